@@ -1,0 +1,49 @@
+# Two commands do all set-up on a fresh machine (Python >= 3.10 with pip and venv):
+#   make reproduce   regenerate every table and figure on the embedded toy world
+#   make test        run the whole test suite (what CI runs)
+# Both create or reuse a project-local venv (override with VENV=/some/path).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SEED ?= 0
+
+.PHONY: install test sync-check nbtest pytest reproduce toyworld readme bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip setuptools wheel
+
+# (Re)install the package with its dev extras; pip is quick when everything is already there.
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]"
+
+# Notebooks and library must agree, and notebooks must be clean.
+sync-check: install
+	@before="$$(git status --porcelain -- nbs dolos README.md)"; \
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/python tools/readme.py; \
+	after="$$(git status --porcelain -- nbs dolos README.md)"; \
+	if [ "$$before" != "$$after" ]; then echo "nbdev_export/nbdev_clean/readme changed files: commit the synced notebooks and library"; git status --short -- nbs dolos README.md; exit 1; fi; \
+	echo "notebooks, library and README in sync"
+
+nbtest: install
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+pytest: install
+	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+test: sync-check nbtest pytest
+
+toyworld: install
+	$(BIN)/dolos_toyworld --root data --seed $(SEED)
+
+reproduce: toyworld
+	$(BIN)/dolos_data verify --root data
+
+readme: install
+	$(BIN)/python tools/readme.py
+
+bench: install
+	$(BIN)/dolos_bench all
+
+clean:
+	rm -rf runs _proc _docs
