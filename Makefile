@@ -43,7 +43,7 @@ readme: install
 	$(BIN)/python tools/readme.py
 
 bench: install
-	$(BIN)/dolos_bench all
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf runs _proc _docs
