@@ -3,8 +3,8 @@
 Both sides read the same files from disk: maps as `<stem>.npy` (float32, 37x37 by default) and DOLOS mask PNGs
 (3-channel, 255 = real, 0 = fake, 256x256 by default). The baseline is the original study's loop, one image at a
 time: np.load the map, PIL-open the mask, PIL bicubic resize (mode F), numpy IoU/accuracy at full and map resolution
-(`dolos.metrics.reference_scores`). Ours is `dolos.evaluate.evaluate_localisation` (DataLoader reading processes, batched
-metrics on `default_device()`), first with the paper's metric set only (like for like), then with every metric
+(`dolos.metrics.reference_scores`). Ours is `dolos.evaluate.evaluate_localisation` (a pool of reading threads that
+decode the PNGs and, on a CPU, resize the maps; batched metrics on `default_device()`), first with the paper's metric set only (like for like), then with every metric
 (pixel AUC, threshold grid). Fixture generation is not timed. Prints per-image agreement, times, the ratio, peak RSS
 per phase and GPU peak memory on cuda.
 
@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from dolos.core import default_device, rng_for, save_mask
-from dolos.evaluate import evaluate_localisation, pair_maps_masks
+from dolos.evaluate import default_workers, evaluate_localisation, pair_maps_masks
 from dolos.metrics import LocalisationMeter, reference_scores
 
 
@@ -44,7 +44,7 @@ def make_fixture(root: Path, n: int, size: int, map_size: int, seed: int = 0):
 
 
 class PeakRSS:
-    "Sample the RSS of this process plus its children (the reading workers) every 5 ms; `.peak` in bytes."
+    "Sample the RSS of this process plus any children every 5 ms; `.peak` in bytes."
     def __enter__(self):
         self.p, self.peak, self.stop = psutil.Process(), 0, threading.Event()
         def loop():
@@ -73,7 +73,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--n', type=int, default=8500); ap.add_argument('--quick', action='store_true', help='500 masks')
     ap.add_argument('--size', type=int, default=256); ap.add_argument('--map-size', type=int, default=37)
-    ap.add_argument('--bs', type=int, default=128); ap.add_argument('--workers', type=int)
+    ap.add_argument('--bs', type=int, default=128); ap.add_argument('--workers', type=int, help='reading threads (default: dolos.evaluate.default_workers())')
     ap.add_argument('--device'); ap.add_argument('--dir', help='fixture folder (kept; default: a temporary one)')
     a = ap.parse_args()
     n = 500 if a.quick else a.n
@@ -82,8 +82,8 @@ def main():
     t0 = time.perf_counter(); make_fixture(root, n, a.size, a.map_size)
     print(f'fixture: {n} masks {a.size}x{a.size}, maps {a.map_size}x{a.map_size} in {root} ({time.perf_counter() - t0:.1f} s, not timed)')
     pairs = pair_maps_masks(root/'pred', root/'masks')
-    workers = a.workers or min(8, os.cpu_count() or 1)
-    print(f'device {dev}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}, reading processes {workers}, batch {a.bs}')
+    workers = default_workers() if a.workers is None else a.workers
+    print(f'device {dev}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}, reading threads {workers}, batch {a.bs}')
     evaluate_localisation(pairs[:a.bs], LocalisationMeter(device=dev), a.bs, workers)          # warm-up (not timed)
     if dev.type == 'cuda': torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
 
@@ -109,8 +109,7 @@ def main():
     print(f'{"original per-image loop":34}{t_base:8.2f}s{1e3 * t_base / n:9.3f}{1:8.2f}{mb(mem_base.peak):>11}')
     print(f'{"ours, paper metrics":34}{t_ours:8.2f}s{1e3 * t_ours / n:9.3f}{t_base / t_ours:8.2f}{mb(mem_ours.peak):>11}')
     print(f'{"ours, all metrics (+AUC, grid)":34}{t_all:8.2f}s{1e3 * t_all / n:9.3f}{t_base / t_all:8.2f}{mb(mem_all.peak):>11}')
-    print(f'peak RSS (getrusage): main process {mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}, largest reader {mb(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)}'
-          '  (the table sums main + readers; shared pages of forked readers counted twice)')
+    print(f'peak RSS (getrusage): {mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)} (one process: the readers are threads)')
     if dev.type == 'cuda': print(f'GPU peak memory: {mb(torch.cuda.max_memory_allocated())}')
     if not a.dir: shutil.rmtree(root, ignore_errors=True)
 

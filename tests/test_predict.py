@@ -146,3 +146,19 @@ def test_training_config_sets_the_input_size(run, tmp_path, capsys):
     assert (meta['size'], meta['resample']) == (32, 'bilinear')
     assert np.load(out/'maps'/'b.npy').shape == (xception_size(32, 'block2'),) * 2
     assert 'records no input size' not in capsys.readouterr().err
+
+
+def test_checkpoint_copied_elsewhere_keeps_its_training_size(run, tmp_path, capsys):
+    "A dolos_train checkpoint records its input size and preprocessing itself: copied alone to another folder, it still predicts at that size."
+    from dolos.data import write_example_tree
+    from dolos.train import make_config, train
+    root = write_example_tree(tmp_path/'data', n=2, size=32)
+    res = train(make_config('patches', 'C', 'toy', size=40, bs=2, epochs=1, epoch_len=1, max_valid=2), tmp_path/'run', root=root, num_workers=0, quiet=True)
+    ck = tmp_path/'elsewhere'/'model.safetensors'; ck.parent.mkdir()
+    shutil.copy(res.best_path, ck)   # no config.json beside it
+    out = tmp_path/'pred'
+    assert dolos_predict_cli(['--checkpoint', str(ck), str(run['images']/'b.png'), '--out', str(out), '--quiet', '--no-overlays']) == 0
+    meta = json.loads((out/'run.json').read_text())
+    assert (meta['size'], meta['resample']) == (40, 'bilinear')
+    assert np.load(out/'maps'/'b.npy').shape == (xception_size(40, 'block2'),) * 2
+    assert 'records no input size' not in capsys.readouterr().err
