@@ -31,7 +31,8 @@ __all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PAPER', 'PRESET_OF', 'PROFILES',
            'setup_datasets', 'profile_hparams', 'TrainConfig', 'make_config', 'check_config', 'load_items',
            'ShardedDataLoader', 'make_train_dls', 'adam', 'ItemMeanLoss', 'TrainLoop', 'ShardedTrainer', 'save_state',
            'load_state', 'claim_run_folder', 'Checkpointer', 'write_history', 'TrainResult', 'resolve_precision',
-           'file_sha256', 'checkpoint_settings', 'check_ranks_agree', 'train', 'train_parser', 'dolos_train_cli']
+           'file_sha256', 'checkpoint_settings', 'check_ranks_agree', 'train', 'train_parser', 'end_distributed',
+           'dolos_train_cli']
 
 # %% ../nbs/03g_train.ipynb #edae9866
 SETUPS = {  # (setup, source) -> (supervision, training datasets); validation: the same datasets' valid split
@@ -518,10 +519,19 @@ def train_parser()->argparse.ArgumentParser:
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
+def end_distributed():
+    "Close the process group of a distributed run (if any): the process that started it ends it, so no gloo/NCCL thread dies mid-teardown at exit."
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier(); torch.distributed.destroy_process_group()
+
 def dolos_train_cli(argv:list|None=None)->int:
     "Entry point of `dolos_train`; returns the exit status (2 on bad input)."
     try: a = train_parser().parse_args(argv)
     except SystemExit as e: return e.code    # --help (0) or a bad value (2; argparse printed which)
+    try: return _train_from_args(a)
+    finally: end_distributed()
+
+def _train_from_args(a)->int:
     try:
         if a.setup is None and not a.train_datasets: raise DataError('give --setup (A, B, C) or --train-datasets')
         over = dict(size=a.size, bs=a.bs, lr=a.lr, epochs=a.epochs, seed=a.seed, max_valid=a.max_valid,
