@@ -291,7 +291,11 @@ class ShardedTrainer(DistributedTrainer):
     def before_validate(self):                        # each rank validates its shard with the plain module:
         self.learn.model = self.ddp.module            # no DDP collectives, so shards may differ in length
     def after_validate(self): self.learn.model = self.ddp
-    def after_fit(self): self.learn.model = self.ddp.module
+    def after_fit(self):
+        self.learn.model, self.ddp = self.ddp.module, None
+        # accelerate keeps the DDP wrapper alive (`Accelerator._models`), and with it gloo work objects holding
+        # tensors; freed only at interpreter exit they abort the process (pytorch/pytorch#179291). Release them now.
+        self.accelerator.free_memory()
 
 # %% ../nbs/03g_train.ipynb #5c528e06
 STATE_FORMAT = 'dolos-train-state-1'

@@ -16,13 +16,16 @@ def root(tmp_path_factory): return write_example_tree(tmp_path_factory.mktemp('e
 @pytest.mark.parametrize('setup', ['A', 'B', 'C'])
 def test_train_predict_evaluate(method, setup, root, tmp_path):
     cfg = T.make_config(method, setup, 'toy', size=32, bs=2, epochs=1, epoch_len=1, max_valid=2)
-    det = load_detector(T.train(cfg, tmp_path/'run', root=root, num_workers=0, quiet=True).best_path, 'cpu')
+    res = T.train(cfg, tmp_path/'run', root=root, num_workers=0, quiet=True)
+    assert res.epochs_done == 1 and res.best_epoch == 0
+    det = load_detector(res.best_path, 'cpu')
     fakes = root/'celebahq'/'fake'/'repaint-p2'
     kw = dict(size=32, batch_size=4, num_workers=0, writers=1)
     rep = predict_to_dir(det, list_images(fakes/'images'/'test'), tmp_path/'fake', **kw)
     predict_to_dir(det, list_images(root/'celebahq'/'real'/'test'), tmp_path/'real', overlays=False, **kw)
-    assert len(list((tmp_path/'fake'/'overlays').glob('*.png'))) == len(list_images(fakes/'images'/'test'))
-    res = evaluate_folders(tmp_path/'fake', fakes/'masks'/'test', reals=tmp_path/'real', workers=0, device='cpu')
+    n = len(list_images(fakes/'images'/'test'))
+    assert (rep.predicted, rep.errors) == (n, []) and len(list((tmp_path/'fake'/'overlays').glob('*.png'))) == n
+    metrics = evaluate_folders(tmp_path/'fake', fakes/'masks'/'test', reals=tmp_path/'real', workers=0, device='cpu')
     for k in ('iou', 'pbca', 'f1', 'mcc', 'ap'):
-        assert k in res and not math.isnan(res[k]), (k, res)
-    assert 0 <= res['iou'] <= 100 and 0 <= res['pbca'] <= 100 and 0 <= res['ap'] <= 100
+        assert k in metrics and not math.isnan(metrics[k]), (k, metrics)
+    assert 0 <= metrics['iou'] <= 100 and 0 <= metrics['pbca'] <= 100 and 0 <= metrics['ap'] <= 100
