@@ -22,12 +22,12 @@ from safetensors import safe_open, SafetensorError
 from safetensors.torch import save as st_save
 
 from .core import DataError, seed_everything, item_seed, default_device, atomic_write
-from .data import get_items, make_dataloaders, DolosDataLoader, stream_indices, PREPROCESSING
+from .data import get_items, make_dataloaders, DolosDataLoader, stream_indices, PREPROCESSING, PRESET_OF
 from .detectors.core import build_detector, detector_methods, save_detector, checkpoint_meta, Detector
 from .detectors.weights import load_pretrained
 
 # %% auto #0
-__all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PAPER', 'PRESET_OF', 'PROFILES', 'PRECISIONS', 'STATE_FORMAT', 'RESULT_FIELDS',
+__all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PAPER', 'PROFILES', 'PRECISIONS', 'STATE_FORMAT', 'RESULT_FIELDS',
            'setup_datasets', 'profile_hparams', 'TrainConfig', 'make_config', 'check_config', 'load_items',
            'ShardedDataLoader', 'make_train_dls', 'adam', 'ItemMeanLoss', 'TrainLoop', 'ShardedTrainer', 'save_state',
            'load_state', 'claim_run_folder', 'Checkpointer', 'write_history', 'TrainResult', 'resolve_precision',
@@ -62,8 +62,6 @@ PAPER = {  # (method, supervision) -> (lr, batch size, epochs of 500 iterations)
     ('attention', 'weak'): (1e-4, 16, 15),
     ('attention', 'full'): (3e-4, 16, 15),
 }
-PRESET_OF = {('patches', 'weak'): 'weak', ('gradcam', 'weak'): 'weak', ('patches', 'full'): 'full',
-             ('gradcam', 'full'): 'full', ('attention', 'weak'): 'attention', ('attention', 'full'): 'attention'}
 PROFILES = ('paper', 'toy')
 
 def profile_hparams(profile:str,     # 'paper' or 'toy'
