@@ -37,6 +37,7 @@ toyworld: install
 	$(BIN)/dolos_toyworld --root data --seed $(SEED)
 
 reproduce: toyworld
+	$(BIN)/dolos_generate toy --root data
 	$(BIN)/dolos_data verify --root data
 
 readme: install

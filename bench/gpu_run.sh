@@ -9,3 +9,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 python3 bench/bench_train.py ${TRAIN_ARGS:-} 2>&1 | grep -v Warning | tee "$OUT/train.log"
 python3 bench/bench_predict.py ${PREDICT_ARGS:-} 2>&1 | grep -v Warning | tee "$OUT/predict.log"
 python3 bench/bench_evaluate.py ${EVAL_ARGS:-} 2>&1 | tee "$OUT/evaluate.log"
+# RePaint: ours vs diffusers' RePaintPipeline on the P2-sized UNet (paper schedule 250/10/10, 2,410 UNet calls per batch)
+python3 bench/bench_repaint.py ${REPAINT_ARGS:---paper --check --dtype bf16 --channels-last --compile --batch 16} 2>&1 | grep -v Warning | tee "$OUT/repaint.log"
+# generation driver: images/s, peak RSS and peak GPU memory per batch size for the toy generators
+python3 bench/bench_generate.py --device cuda ${GENERATE_ARGS:---batch-sizes 1,16,64 --images 64} 2>&1 | grep -v Warning | tee "$OUT/generate.log"

@@ -15,7 +15,8 @@ from PIL import Image, UnidentifiedImageError
 __all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'DataError', 'project_root', 'data_root', 'figures_dir', 'seed_everything',
            'item_seed', 'rng_for', 'default_device', 'atomic_write', 'open_image', 'to_tensor', 'load_image',
            'to_uint8', 'save_image', 'list_images', 'dolos_to_fake', 'fake_to_dolos', 'keep_to_fake', 'fake_to_keep',
-           'hole_to_fake', 'fake_to_hole', 'is_binary_mask', 'read_mask_array', 'load_mask', 'save_mask']
+           'hole_to_fake', 'fake_to_hole', 'is_binary_mask', 'read_mask_array', 'load_mask', 'save_mask', 'short_list',
+           'check_state_dict']
 
 # %% ../nbs/00_core.ipynb #463537d5
 class DataError(ValueError):
@@ -254,3 +255,29 @@ def save_mask(fake:torch.Tensor|np.ndarray, # (H, W) mask, 1 = fake
     "Write a mask in the DOLOS format (3-channel PNG, 255 = real, 0 = fake), atomically."
     with atomic_write(path) as f: Image.fromarray(fake_to_dolos(fake)).save(f, format='PNG')
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #d27a3db1
+def short_list(items, limit:int=12)->str:
+    "`items` joined by commas, the first `limit` of them, then how many more."
+    items = [str(i) for i in items]
+    return ', '.join(items[:limit]) + (f', ... ({len(items) - limit} more)' if len(items) > limit else '')
+
+def check_state_dict(module:torch.nn.Module, # network the tensors are meant for
+                     state:dict,             # name -> tensor
+                     source:str,             # file or description, for the message
+                     optional:tuple=('num_batches_tracked',), # key suffixes that may be missing
+                    ):
+    "Raise `DataError` listing missing keys, unexpected keys and shape mismatches of `state`."
+    want = module.state_dict()
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad: raise DataError(f'{source}: entries that are not tensors: {short_list(bad)}')
+    missing = [k for k in want if k not in state and not k.endswith(optional)]
+    unexpected = [k for k in state if k not in want]
+    shapes = [f'{k}: file {tuple(state[k].shape)} vs model {tuple(want[k].shape)}'
+              for k in want if k in state and tuple(state[k].shape) != tuple(want[k].shape)]
+    if missing or unexpected or shapes:
+        msg = [f'{source}: tensors do not match {type(module).__name__}']
+        if missing: msg.append(f'missing keys ({len(missing)}): {short_list(missing)}')
+        if unexpected: msg.append(f'unexpected keys ({len(unexpected)}): {short_list(unexpected)}')
+        if shapes: msg.append(f'shape mismatches ({len(shapes)}): {short_list(shapes)}')
+        raise DataError('; '.join(msg))

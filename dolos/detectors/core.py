@@ -14,13 +14,12 @@ from timm.models.xception import Block, SeparableConv2d
 from safetensors import safe_open, SafetensorError
 from safetensors.torch import save as st_save
 
-from ..core import DataError, atomic_write, default_device
+from ..core import DataError, atomic_write, check_state_dict, default_device
 
 # %% auto #0
 __all__ = ['XCEPTION_LAYERS', 'INIT_SCHEMES', 'DETECTORS', 'BUILTIN_METHODS', 'xception_channels', 'xception_size',
            'XceptionTrunk', 'init_weights', 'downsample_mask', 'Detector', 'check_targets', 'register_detector',
-           'detector_methods', 'build_detector', 'check_state_dict', 'load_checked', 'save_detector', 'checkpoint_meta',
-           'load_detector']
+           'detector_methods', 'build_detector', 'load_checked', 'save_detector', 'checkpoint_meta', 'load_detector']
 
 # %% ../../nbs/03_detectors.ipynb #aa613dab
 XCEPTION_LAYERS = ('conv1', 'bn1', 'act1', 'conv2', 'bn2', 'act2',
@@ -209,28 +208,6 @@ def build_detector(method:str,       # 'patches', 'gradcam', 'attention' (or a r
         return cls(supervision=supervision, **kwargs)
 
 # %% ../../nbs/03_detectors.ipynb #b49f3b0e
-def _listing(items:list, limit:int=12)->str:
-    items = list(items)
-    return ', '.join(items[:limit]) + (f', ... ({len(items) - limit} more)' if len(items) > limit else '')
-
-def check_state_dict(module:nn.Module, # network the tensors are meant for
-                     state:dict,       # name -> tensor
-                     source:str,       # file or description, for the message
-                     optional:tuple=('num_batches_tracked',), # key suffixes that may be missing
-                    ):
-    "Raise `DataError` listing missing keys, unexpected keys and shape mismatches of `state`."
-    want = module.state_dict()
-    missing = [k for k in want if k not in state and not k.endswith(optional)]
-    unexpected = [k for k in state if k not in want]
-    shapes = [f'{k}: file {tuple(state[k].shape)} vs model {tuple(want[k].shape)}'
-              for k in want if k in state and tuple(state[k].shape) != tuple(want[k].shape)]
-    if missing or unexpected or shapes:
-        msg = [f'{source}: tensors do not match {type(module).__name__}']
-        if missing: msg.append(f'missing keys ({len(missing)}): {_listing(missing)}')
-        if unexpected: msg.append(f'unexpected keys ({len(unexpected)}): {_listing(unexpected)}')
-        if shapes: msg.append(f'shape mismatches ({len(shapes)}): {_listing(shapes)}')
-        raise DataError('; '.join(msg))
-
 def load_checked(module:nn.Module, state:dict, source:str)->nn.Module:
     "Check `state` against `module` (see `check_state_dict`), then load it."
     check_state_dict(module, state, source)

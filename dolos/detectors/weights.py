@@ -12,7 +12,8 @@ from torch import nn
 from safetensors.torch import load_file
 
 from ..core import DataError
-from .core import Detector, XceptionTrunk, build_detector, check_state_dict, load_checked
+from ..core import check_state_dict
+from .core import Detector, XceptionTrunk, build_detector, load_checked
 
 # %% auto #0
 __all__ = ['read_checkpoint', 'imagenet_state', 'load_imagenet_xception', 'ffd_to_dolos', 'load_ffd_attention',
