@@ -82,6 +82,8 @@ def default_device(device:str|torch.device|None=None, # explicit choice; wins ov
     return torch.device('cpu')
 
 # %% ../nbs/00_core.ipynb #ce0ccb08
+_UMASK = os.umask(0); os.umask(_UMASK)   # read once at import: os.umask is process-wide, not thread-safe
+
 @contextlib.contextmanager
 def atomic_write(path:str|Path, # final file name
                  mode:str='wb', # `open` mode of the temporary file: 'wb' or 'w'
@@ -90,6 +92,7 @@ def atomic_write(path:str|Path, # final file name
     "Open a temporary file beside `path`; on success move it into place, on error delete it."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)   # mkstemp makes 0600; a finished file gets the usual permissions
     try:
         with os.fdopen(fd, mode) as f:
             yield f

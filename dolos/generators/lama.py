@@ -325,7 +325,6 @@ def save_lama(net:FFCResNetGenerator,  # the generator to save
     md = {'format': 'dolos-lama', 'config': json.dumps(net.arch, sort_keys=True)}
     if meta is not None: md['meta'] = json.dumps(meta, sort_keys=True)
     with atomic_write(path) as f: f.write(_canonical_header(st_save(sd, metadata=md)))
-    Path(path).chmod(0o644)                               # package data: readable by all (the temp file was 0600)
     return Path(path)
 
 def _canonical_header(raw:bytes)->bytes:
