@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #46d20d90
 from __future__ import annotations
-import contextlib, hashlib, os, random, tempfile
+import contextlib, hashlib, json, os, random, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ __all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'DataError', 'project_root', 'data_
            'item_seed', 'rng_for', 'default_device', 'atomic_write', 'open_image', 'to_tensor', 'load_image',
            'to_uint8', 'save_image', 'list_images', 'dolos_to_fake', 'fake_to_dolos', 'keep_to_fake', 'fake_to_keep',
            'hole_to_fake', 'fake_to_hole', 'is_binary_mask', 'read_mask_array', 'load_mask', 'save_mask', 'short_list',
-           'check_state_dict']
+           'check_state_dict', 'save_safetensors']
 
 # %% ../nbs/00_core.ipynb #463537d5
 class DataError(ValueError):
@@ -284,3 +284,17 @@ def check_state_dict(module:torch.nn.Module, # network the tensors are meant for
         if unexpected: msg.append(f'unexpected keys ({len(unexpected)}): {short_list(unexpected)}')
         if shapes: msg.append(f'shape mismatches ({len(shapes)}): {short_list(shapes)}')
         raise DataError('; '.join(msg))
+
+# %% ../nbs/00_core.ipynb #2b8afbed
+def save_safetensors(tensors:dict,            # name -> tensor (moved to the CPU, made contiguous)
+                     path:str|Path,           # destination file
+                     metadata:dict|None=None, # str -> str, stored in the header
+                    )->Path:
+    "Write `tensors` as a safetensors file, atomically, with a canonical (sorted) header: same input, same bytes."
+    from safetensors.torch import save as st_save
+    raw = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+    n = int.from_bytes(raw[:8], 'little')
+    head = json.dumps(json.loads(raw[8:8 + n]), sort_keys=True, separators=(',', ':')).encode()
+    head += b' ' * (-len(head) % 8)
+    with atomic_write(path) as f: f.write(len(head).to_bytes(8, 'little') + head + raw[8 + n:])
+    return Path(path)

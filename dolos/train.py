@@ -19,9 +19,8 @@ from fastai.optimizer import OptimWrapper
 from fastai.torch_core import num_distrib, rank_distrib
 from fastai.distributed import DistributedTrainer
 from safetensors import safe_open, SafetensorError
-from safetensors.torch import save as st_save
 
-from .core import DataError, seed_everything, item_seed, default_device, atomic_write
+from .core import DataError, seed_everything, item_seed, default_device, atomic_write, save_safetensors
 from .data import get_items, make_dataloaders, DolosDataLoader, stream_indices, PREPROCESSING, PRESET_OF
 from .detectors.core import build_detector, detector_methods, save_detector, checkpoint_meta, Detector
 from .detectors.weights import load_pretrained
@@ -306,7 +305,7 @@ def save_state(path, det:torch.nn.Module, opt, epochs_done:int, info:dict):
         for k, v in s.items():
             t[f'opt/{i}/{k}'] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu().contiguous()
     meta = {'format': STATE_FORMAT, 'epochs_done': str(epochs_done), 'info': json.dumps(info)}
-    with atomic_write(path) as f: f.write(st_save(t, metadata=meta))
+    save_safetensors(t, path, meta)
 
 def load_state(path)->tuple[dict, dict, int, dict]:
     "`(model state, optimiser state, epochs done, info)` from a `save_state` file."

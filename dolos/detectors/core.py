@@ -14,7 +14,7 @@ from timm.models.xception import Block, SeparableConv2d
 from safetensors import safe_open, SafetensorError
 from safetensors.torch import save as st_save
 
-from ..core import DataError, atomic_write, check_state_dict, default_device
+from ..core import DataError, atomic_write, check_state_dict, default_device, save_safetensors
 
 # %% auto #0
 __all__ = ['XCEPTION_LAYERS', 'INIT_SCHEMES', 'DETECTORS', 'BUILTIN_METHODS', 'xception_channels', 'xception_size',
@@ -225,8 +225,7 @@ def save_detector(det:Detector,    # detector to save
     if meta:
         try: md['dolos_meta'] = json.dumps(meta, sort_keys=True)
         except TypeError as e: raise DataError(f'{path}: checkpoint metadata must be JSON-able ({e})') from e
-    with atomic_write(path, 'wb') as f: f.write(st_save(state, metadata=md))
-    return Path(path)
+    return save_safetensors(state, path, md)
 
 def _read_metadata(path:Path)->dict:
     try:

@@ -13,10 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from safetensors import safe_open
-from safetensors.torch import save as st_save
 
 import dolos
-from ..core import DataError, atomic_write, check_state_dict, fake_to_hole, list_images, load_image, short_list
+from ..core import DataError, atomic_write, check_state_dict, fake_to_hole, list_images, load_image, save_safetensors, short_list
 from .core import InpaintingGenerator, PerImageRNG, register_generator
 from ..masks import sample_masks
 from ..toyworld import annotation_root, real_dir
@@ -324,15 +323,7 @@ def save_lama(net:FFCResNetGenerator,  # the generator to save
           for k, v in net.state_dict().items()}
     md = {'format': 'dolos-lama', 'config': json.dumps(net.arch, sort_keys=True)}
     if meta is not None: md['meta'] = json.dumps(meta, sort_keys=True)
-    with atomic_write(path) as f: f.write(_canonical_header(st_save(sd, metadata=md)))
-    return Path(path)
-
-def _canonical_header(raw:bytes)->bytes:
-    "The same safetensors bytes with the JSON header's keys sorted (safetensors writes the metadata in hash order)."
-    n = int.from_bytes(raw[:8], 'little')
-    head = json.dumps(json.loads(raw[8:8 + n]), sort_keys=True, separators=(',', ':')).encode()
-    head += b' ' * (-len(head) % 8)                       # keep the tensor data 8-byte aligned
-    return len(head).to_bytes(8, 'little') + head + raw[8 + n:]
+    return save_safetensors(sd, path, md)             # atomic, canonical header: same weights, same bytes
 
 def read_lama_safetensors(path:str|Path)->tuple[dict, dict, dict]:
     "(config, state dict, meta) of a file written by `save_lama`."

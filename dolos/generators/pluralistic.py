@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core import DataError, fake_to_keep, item_seed, list_images, load_image
+from ..core import DataError, fake_to_keep, item_seed, list_images, load_image, save_safetensors
 from .core import InpaintingGenerator, PerImageRNG, register_generator
 
 # %% auto #0
@@ -317,15 +317,12 @@ def save_toy_weights(E:PluralisticEncoder, G:PluralisticGenerator,
                      dtype=torch.float16,    # storage precision
                     )->Path:
     "Write E and G (each tensor once, `dtype`) with the config in the safetensors metadata."
-    from safetensors.torch import save_file
     sd = {}
     for pre, m in (('net_E.', E), ('net_G.', G)):
         ref = m.state_dict()
         sd.update({pre + k: ref[k].detach().to('cpu', dtype).contiguous() for k in _aliases(m)})
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path), metadata={'format': 'dolos-pluralistic', 'config': json.dumps(E.cfg),
-                                        'training': json.dumps(training or {})})
-    return path
+    return save_safetensors(sd, path, {'format': 'dolos-pluralistic', 'config': json.dumps(E.cfg),
+                                       'training': json.dumps(training or {})})
 
 def load_toy_weights(path:str|Path, # a .safetensors file written by `save_toy_weights`
                     )->tuple[PluralisticEncoder, PluralisticGenerator, dict]:

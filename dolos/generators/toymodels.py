@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from diffusers import UNet2DModel, VQModel
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from safetensors import safe_open
 
-from ..core import DataError, check_state_dict, list_images, load_image, seed_everything
+from ..core import DataError, check_state_dict, list_images, load_image, save_safetensors, seed_everything
 
 # %% auto #0
 __all__ = ['TOY_P2_UNET', 'TOY_VQ', 'TOY_LDM_UNET', 'WEIGHTS_DIR', 'LDM_BETAS', 'TOY_SCHEDULE', 'save_toy_model',
@@ -51,9 +51,7 @@ def save_toy_model(path:str|Path,  # destination .safetensors
         for k, v in model.state_dict().items(): sd[f'{prefix}.{k}'] = v.detach().to(torch.float16).contiguous()
     meta = {'format': 'dolos-toy-model', 'configs': json.dumps(configs), 'recipe': json.dumps(recipe),
             'extra': json.dumps(extra or {})}
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path), metadata=meta)
-    return path
+    return save_safetensors(sd, path, meta)
 
 # %% ../../nbs/02h_toymodels.ipynb #12968b59
 _CLASSES = {'unet': UNet2DModel, 'vqvae': VQModel}
