@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #46d20d90
 from __future__ import annotations
-import contextlib, hashlib, json, os, random, tempfile
+import contextlib, hashlib, importlib.resources, json, os, random, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +12,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'DataError', 'project_root', 'data_root', 'figures_dir', 'seed_everything',
-           'item_seed', 'rng_for', 'default_device', 'atomic_write', 'open_image', 'to_tensor', 'load_image',
-           'to_uint8', 'save_image', 'list_images', 'dolos_to_fake', 'fake_to_dolos', 'keep_to_fake', 'fake_to_keep',
-           'hole_to_fake', 'fake_to_hole', 'is_binary_mask', 'read_mask_array', 'load_mask', 'save_mask', 'short_list',
-           'check_state_dict', 'save_safetensors']
+__all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'WEIGHTS_DIR', 'DataError', 'project_root', 'data_root', 'figures_dir',
+           'seed_everything', 'item_seed', 'rng_for', 'default_device', 'atomic_write', 'open_image', 'to_tensor',
+           'load_image', 'to_uint8', 'save_image', 'list_images', 'dolos_to_fake', 'fake_to_dolos', 'keep_to_fake',
+           'fake_to_keep', 'hole_to_fake', 'fake_to_hole', 'is_binary_mask', 'read_mask_array', 'load_mask',
+           'save_mask', 'short_list', 'check_state_dict', 'save_safetensors']
 
 # %% ../nbs/00_core.ipynb #463537d5
 class DataError(ValueError):
@@ -298,3 +298,6 @@ def save_safetensors(tensors:dict,            # name -> tensor (moved to the CPU
     head += b' ' * (-len(head) % 8)
     with atomic_write(path) as f: f.write(len(head).to_bytes(8, 'little') + head + raw[8 + n:])
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #4244bfb2
+WEIGHTS_DIR = Path(str(importlib.resources.files('dolos')))/'weights'   # shipped weight files (package data)

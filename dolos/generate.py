@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .core import DataError, data_root, default_device, item_seed, list_images, load_image, load_mask, save_image, save_mask
+from .core import DataError, atomic_write, data_root, default_device, item_seed, list_images, load_image, load_mask, save_image, save_mask
 from .generators.core import Generator, build_generator, check_seeds
 
 # %% auto #0
@@ -94,7 +94,6 @@ def check_manifest(out:Path, want:dict, overwrite:bool=False)->bool:
         for sub in ('images', 'masks', *want['counts']):
             if (Path(out)/sub).is_dir(): shutil.rmtree(Path(out)/sub)
         path.unlink()
-    from dolos.core import atomic_write
     with atomic_write(path, 'w') as f: f.write(json.dumps(want, indent=1, sort_keys=True))
     return False
 

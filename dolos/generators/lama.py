@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from safetensors import safe_open
 
-import dolos
-from ..core import DataError, atomic_write, check_state_dict, fake_to_hole, list_images, load_image, save_safetensors, short_list
+from ..core import WEIGHTS_DIR, DataError, atomic_write, check_state_dict, fake_to_hole, list_images, load_image, save_safetensors, short_list
 from .core import InpaintingGenerator, PerImageRNG, register_generator
 from ..masks import sample_masks
 from ..toyworld import annotation_root, real_dir
@@ -311,7 +310,7 @@ def load_generator_state(net:nn.Module, state:dict, source:str='checkpoint')->nn
     return net
 
 # %% ../../nbs/02e_lama.ipynb #541357b6
-TOY_WEIGHTS = Path(dolos.__file__).parent/'weights'/'toy_lama.safetensors'
+TOY_WEIGHTS = WEIGHTS_DIR/'toy_lama.safetensors'
 
 def save_lama(net:FFCResNetGenerator,  # the generator to save
               path:str|Path,            # destination .safetensors (written atomically)

@@ -15,7 +15,8 @@ from diffusers import UNet2DModel, VQModel
 from ..core import DataError
 from .core import InpaintingGenerator, register_generator, KNOWN_REGION_POLICIES
 from .diffusion import Schedule, repaint
-from .toymodels import load_toy_model, WEIGHTS_DIR, TOY_SCHEDULE
+from ..core import WEIGHTS_DIR
+from .toymodels import load_toy_model, TOY_SCHEDULE
 
 # %% auto #0
 __all__ = ['LDM_CELEBAHQ_UNET', 'LDM_CELEBAHQ_VQ', 'LDM_BETAS', 'PAPER_SCHEDULE', 'LATENT_MASK_RULES', 'load_ldm', 'latent_mask',

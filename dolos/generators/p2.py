@@ -13,7 +13,8 @@ from ..core import DataError
 from .core import InpaintingGenerator, SynthesisGenerator, PerImageRNG, register_generator, KNOWN_REGION_POLICIES
 from .diffusion import Schedule, sample, repaint, VARIANCES, RULES
 from .guided import load_guided_unet, P2_UNET
-from .toymodels import load_toy_model, WEIGHTS_DIR
+from ..core import WEIGHTS_DIR
+from .toymodels import load_toy_model
 
 # %% auto #0
 __all__ = ['PAPER_SCHEDULE', 'PRECISIONS', 'load_p2_unet', 'P2Synthesis', 'RepaintP2']

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/02f_pluralistic.ipynb #b0aba0dd
 from __future__ import annotations
-import importlib.resources, json, math, time
+import json, math, time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core import DataError, fake_to_keep, item_seed, list_images, load_image, save_safetensors
+from ..core import WEIGHTS_DIR, DataError, fake_to_keep, item_seed, list_images, load_image, save_safetensors
 from .core import InpaintingGenerator, PerImageRNG, register_generator
 
 # %% auto #0
@@ -309,7 +309,7 @@ TOY_WEIGHTS = 'toy_pluralistic.safetensors'
 
 def toy_weights_path()->Path:
     "Where the shipped toy weights live: `dolos/weights/toy_pluralistic.safetensors`."
-    return Path(str(importlib.resources.files('dolos'))) / 'weights' / TOY_WEIGHTS
+    return WEIGHTS_DIR / TOY_WEIGHTS
 
 def save_toy_weights(E:PluralisticEncoder, G:PluralisticGenerator,
                      path:str|Path,          # destination .safetensors

@@ -13,12 +13,11 @@ from diffusers import UNet2DModel, VQModel
 from safetensors.torch import load_file
 from safetensors import safe_open
 
-from ..core import DataError, check_state_dict, list_images, load_image, save_safetensors, seed_everything
+from ..core import WEIGHTS_DIR, DataError, check_state_dict, list_images, load_image, save_safetensors, seed_everything
 
 # %% auto #0
-__all__ = ['TOY_P2_UNET', 'TOY_VQ', 'TOY_LDM_UNET', 'WEIGHTS_DIR', 'LDM_BETAS', 'TOY_SCHEDULE', 'save_toy_model',
-           'load_toy_model', 'toy_training_images', 'train_toy_vq', 'train_toy_latent_ddpm', 'train_toy_ldm',
-           'train_toy_p2']
+__all__ = ['TOY_P2_UNET', 'TOY_VQ', 'TOY_LDM_UNET', 'LDM_BETAS', 'TOY_SCHEDULE', 'save_toy_model', 'load_toy_model',
+           'toy_training_images', 'train_toy_vq', 'train_toy_latent_ddpm', 'train_toy_ldm', 'train_toy_p2']
 
 # %% ../../nbs/02h_toymodels.ipynb #21f461bc
 TOY_P2_UNET = dict(sample_size=64, in_channels=3, out_channels=6, layers_per_block=1,
@@ -36,7 +35,6 @@ TOY_LDM_UNET = dict(sample_size=16, in_channels=3, out_channels=3, layers_per_bl
                     down_block_types=('DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'),
                     up_block_types=('UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'),
                     attention_head_dim=32, norm_num_groups=16, attn_norm_num_groups=16)
-WEIGHTS_DIR = Path(__file__).parent.parent/'weights' if '__file__' in globals() else Path('../dolos/weights')
 
 # %% ../../nbs/02h_toymodels.ipynb #70cea5e1
 def save_toy_model(path:str|Path,  # destination .safetensors
