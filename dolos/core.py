@@ -12,7 +12,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'WEIGHTS_DIR', 'DataError', 'project_root', 'data_root', 'figures_dir',
+__all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'MASK_KINDS', 'WEIGHTS_DIR', 'DataError', 'project_root', 'data_root', 'figures_dir',
            'seed_everything', 'item_seed', 'rng_for', 'default_device', 'atomic_write', 'open_image', 'to_tensor',
            'load_image', 'to_uint8', 'save_image', 'list_images', 'dolos_to_fake', 'fake_to_dolos', 'keep_to_fake',
            'fake_to_keep', 'hole_to_fake', 'fake_to_hole', 'is_binary_mask', 'read_mask_array', 'load_mask',
@@ -179,6 +179,7 @@ def list_images(folder:str|Path, # folder to list (not recursive)
 
 # %% ../nbs/00_core.ipynb #5b11655d
 MASK_RULES = ('original', 'threshold')
+MASK_KINDS = ('dolos', 'hole')  # mask files: 'dolos' 255 = real, 0 = fake; 'hole' (COCO Glide, LaMa) 255 = fake
 
 def dolos_to_fake(mask:np.ndarray|torch.Tensor, # uint8 DOLOS mask (H, W) or (H, W, C): 255 = real, 0 = fake
                   rule:str='original',           # 'original': fake unless exactly 255; 'threshold': fake if < 128

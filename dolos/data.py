@@ -21,18 +21,17 @@ with warnings.catch_warnings():  # fastai's import trips torch's deprecation of 
     from fastai.callback.core import Callback
 
 from .core import (DataError, data_root, item_seed, rng_for, list_images, open_image, to_tensor,
-                        read_mask_array, dolos_to_fake, save_image, save_mask, IMAGE_EXTENSIONS)
+                        read_mask_array, dolos_to_fake, save_image, save_mask, IMAGE_EXTENSIONS, MASK_KINDS)
 
 # %% auto #0
-__all__ = ['SPLITS', 'MASK_KINDS', 'DATASETS', 'RESAMPLE', 'PREPROCESSING', 'PRESET_OF', 'Item', 'Problem', 'DatasetSpec',
-           'DolosFolder', 'Union', 'coco_id', 'CocoGlide', 'FolderDataset', 'CsvDataset', 'register_dataset', 'catalog',
+__all__ = ['SPLITS', 'DATASETS', 'RESAMPLE', 'PREPROCESSING', 'PRESET_OF', 'Item', 'Problem', 'DatasetSpec', 'DolosFolder',
+           'Union', 'coco_id', 'CocoGlide', 'FolderDataset', 'CsvDataset', 'register_dataset', 'catalog',
            'resolve_dataset', 'get_items', 'write_example_tree', 'SplitReport', 'VerifyReport', 'verify',
            'dolos_data_cli', 'load_item_mask', 'resize_image', 'normalize_images', 'ResizedCache', 'ImageMaskDataset',
            'to_model_batch', 'stream_indices', 'DolosDataLoader', 'default_num_workers', 'make_dataloaders', 'SetEpoch']
 
 # %% ../nbs/01_data.ipynb #3389acb9
 SPLITS = ('train', 'valid', 'test')
-MASK_KINDS = ('dolos', 'hole')
 
 @dataclass(frozen=True)
 class Item:
