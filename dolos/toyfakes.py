@@ -18,8 +18,8 @@ TOY_COUNTS = {'train': 160, 'valid': 32, 'test': 48}
 TOY_SUBSET = {'train': 80, 'valid': 16, 'test': 32}
 TOY_FAKE_SETS = [
     # (source, folder, generator, constructor arguments, counts, masks_from folder, seed)
-    ('celebahq', 'p2', 'p2', {'weights': 'toy-celebahq', 'steps': 50}, TOY_COUNTS, None, 0),
-    ('ffhq', 'p2', 'p2', {'weights': 'toy-ffhq', 'steps': 50}, TOY_COUNTS, None, 1),
+    ('celebahq', 'p2', 'p2', {'weights': 'toy-celebahq', 'steps': 25, 'variance': 'fixed_small'}, TOY_COUNTS, None, 0),
+    ('ffhq', 'p2', 'p2', {'weights': 'toy-ffhq', 'steps': 25, 'variance': 'fixed_small'}, TOY_COUNTS, None, 1),
     ('celebahq', 'repaint-p2', 'repaint-p2', {'weights': 'toy-celebahq'}, TOY_COUNTS, None, 0),
     ('ffhq', 'repaint-p2', 'repaint-p2', {'weights': 'toy-ffhq'}, TOY_COUNTS, None, 1),
     ('celebahq', 'repaint-p2-9k', 'subset-of:repaint-p2', {}, TOY_SUBSET, None, 0),
