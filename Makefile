@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine (Python >= 3.10 with pip and venv):
-#   make reproduce   regenerate every table and figure on the embedded toy world
+#   make reproduce   regenerate every table and figure of the study on the embedded toy world
 #   make test        run the whole test suite (what CI runs)
 # Both create or reuse a project-local venv (override with VENV=/some/path).
 PY ?= python3
@@ -36,9 +36,10 @@ test: sync-check nbtest pytest
 toyworld: install
 	$(BIN)/dolos_toyworld --root data --seed $(SEED)
 
-reproduce: toyworld
-	$(BIN)/dolos_generate toy --root data
-	$(BIN)/dolos_data verify --root data
+# The whole study on the toy profile: the toy world and its fake sets (made if missing), then the
+# experiment notebooks 04-07 with papermill; tables and figures in figures/, executed notebooks in runs/.
+reproduce: install
+	$(BIN)/dolos_reproduce
 
 readme: install
 	$(BIN)/python tools/readme.py

@@ -33,7 +33,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['dolos', 'dolos.*']),
     include_package_data=True,
-    package_data={'dolos': ['weights/*.safetensors']},   # the shipped toy generator weights
+    package_data={'dolos': ['weights/*.safetensors', 'paper_results.csv']},   # the shipped toy generator weights, the paper's numbers
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),

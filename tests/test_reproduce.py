@@ -1,0 +1,82 @@
+"""The study end to end on the toy profile: `dolos_reproduce` and the experiment notebooks.
+
+These tests share the project's model cache (`models/toy`) and data (`data/`) with `nbdev_test`,
+which runs the notebooks 04-07 first in `make test`; run alone, the first test trains what is missing.
+"""
+import json, shutil, subprocess, sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TABLES = ['04_main_experiments/table2.csv', '05_cross_dataset/table3.csv', '06_cross_generator/fig6.csv', '07_unseen_datasets/table4.csv']
+FIGURES = ['04_main_experiments/fig3', '05_cross_dataset/fig4', '05_cross_dataset/fig5', '06_cross_generator/fig6', '06_cross_generator/fig7']
+
+
+def reproduce(*args):
+    r = subprocess.run([str(BIN/'dolos_reproduce'), *args], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return [json.loads(l) for l in (ROOT/'runs'/'toy'/'record.jsonl').read_text().splitlines()]
+
+
+def tables():
+    return {t: (ROOT/'figures'/t).read_bytes() for t in TABLES if (ROOT/'figures'/t).is_file()}
+
+
+def test_reproduce_twice_same_tables_nothing_trained():
+    "A second run trains nothing and writes byte-identical tables (the first run may be nbdev_test's)."
+    if len(tables()) < len(TABLES): reproduce()
+    before = tables()
+    assert sorted(before) == sorted(TABLES)
+    events = reproduce()
+    assert [e for e in events if e['event'] == 'trained'] == []
+    assert sum(e['event'] == 'reused' for e in events) >= 20
+    assert tables() == before
+    for f in FIGURES:
+        for ext in ('png', 'pdf'): assert (ROOT/'figures'/f'{f}.{ext}').stat().st_size > 1000, f
+    for t in TABLES: assert (ROOT/'figures'/t).with_suffix('.md').is_file()
+
+
+def test_patches_setup_c_localises_toy_fakes(tmp_path):
+    """The toy study's headline: Patches trained with masks localises the toy RePaint-P2 test fakes.
+
+    The bar is what the toy budget reaches (IoU 42.4 % measured), not the 60 % the study's issue asked
+    for: with 16x16 maps a perfect patch classifier scores 54.5 % under the paper's protocol on these
+    fakes (see notebooks 03i and 04)."""
+    from dolos.study import Study
+    s = Study('04_main_experiments', 'toy', out=tmp_path, log=None)
+    res, per_image = s.evaluate(s.train(s.config('patches', 'C')), 'celebahq-repaint-p2')
+    assert res['n_images'] == 48 and len(per_image) == 48
+    assert res['iou'] >= 35 and res['pixel_auc'] >= 90, (res['iou'], res['pixel_auc'])
+
+
+def test_bare_papermill_and_unknown_values(tmp_path):
+    "`papermill nbs/05_cross_dataset.ipynb out.ipynb` runs from the root; a bad value stops the notebook at once, listing the valid ones."
+    r = subprocess.run([str(BIN/'papermill'), 'nbs/05_cross_dataset.ipynb', str(tmp_path/'out.ipynb')], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for nb, param, value, valid in (('05_cross_dataset', 'profile', 'papr', 'valid: paper, toy'),
+                                    ('04_main_experiments', 'methods', '["patches", "gradcm"]', 'valid: attention, gradcam, patches'),
+                                    ('06_cross_generator', 'generators', '["celebahq-lamma"]', 'valid names: celebahq-real')):
+        r = subprocess.run([str(BIN/'papermill'), f'nbs/{nb}.ipynb', str(tmp_path/'bad.ipynb'), '-y', f'{param}: {value}'],
+                           cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode != 0 and valid in r.stderr, (nb, r.stderr[-2000:])
+        out = json.loads((tmp_path/'bad.ipynb').read_text())
+        ran = [c for c in out['cells'] if c['cell_type'] == 'code' and c.get('execution_count')]
+        assert len(ran) <= 3, f'{nb}: {len(ran)} cells ran before the error'   # parameters, injected parameters, the checks
+
+
+def test_paper_profiles_hold_the_papers_settings():
+    "nbs/params/*.yaml spell out dolos.train.PAPER for every method they train; they cannot drift from it."
+    from dolos.study import study_hparams
+    from dolos.train import PAPER
+    for f in sorted((ROOT/'nbs'/'params').glob('*.yaml')):
+        p = yaml.safe_load(f.read_text())
+        assert p['profile'] == 'paper' and p['hparams'], f
+        for key, hp in p['hparams'].items():
+            method, sup = key.split('/')
+            lr, bs, epochs = PAPER[(method, sup)]
+            assert hp['size'] == 299 and hp['bs'] == bs and hp['lr'] == lr and hp['epoch_len'] == 500, (f, key)
+            if 'epochs' in hp: assert hp['epochs'] == epochs, (f, key)
+            assert study_hparams('paper', method, sup, overrides=p['hparams']) == study_hparams('paper', method, sup), (f, key)
