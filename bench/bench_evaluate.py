@@ -62,7 +62,7 @@ class PeakRSS:
 def baseline(pairs):
     "The original loop: one image at a time, PIL + numpy."
     out = []
-    for stem, mp, mk in pairs:
+    for stem, mp, mk, _ in pairs:
         pred = np.load(mp)
         true = 1 - (np.asarray(Image.open(mk))[:, :, 0] == 255).astype(np.float64)   # load_mask_keep: fake unless 255
         out.append(reference_scores(pred, true))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #46d20d90
 from __future__ import annotations
-import contextlib, hashlib, importlib.resources, json, os, random, tempfile
+import contextlib, errno, hashlib, importlib.resources, json, math, os, random, stat, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +12,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'MASK_KINDS', 'WEIGHTS_DIR', 'DataError', 'project_root', 'data_root', 'figures_dir',
-           'seed_everything', 'item_seed', 'rng_for', 'default_device', 'atomic_write', 'open_image', 'to_tensor',
-           'load_image', 'to_uint8', 'save_image', 'list_images', 'dolos_to_fake', 'fake_to_dolos', 'keep_to_fake',
-           'fake_to_keep', 'hole_to_fake', 'fake_to_hole', 'is_binary_mask', 'read_mask_array', 'load_mask',
-           'save_mask', 'short_list', 'check_state_dict', 'save_safetensors']
+__all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'MASK_KINDS', 'STRICT_MASK_KINDS', 'LOSSY_FORMATS', 'WEIGHTS_DIR', 'DataError',
+           'project_root', 'data_root', 'figures_dir', 'seed_everything', 'item_seed', 'rng_for', 'default_device',
+           'atomic_write', 'describe_path', 'require_file', 'require_dir', 'name_text', 'short_list', 'open_image',
+           'to_tensor', 'load_image', 'to_uint8', 'save_image', 'list_images', 'dolos_to_fake', 'fake_to_dolos',
+           'keep_to_fake', 'fake_to_keep', 'hole_to_fake', 'fake_to_hole', 'mask_fake', 'read_mask_array', 'read_mask',
+           'load_mask', 'save_mask', 'check_state_dict', 'save_safetensors', 'check_number', 'check_device',
+           'check_writable_dir', 'check_writable_file']
 
 # %% ../nbs/00_core.ipynb #463537d5
 class DataError(ValueError):
@@ -86,7 +88,7 @@ _UMASK = os.umask(0); os.umask(_UMASK)   # read once at import: os.umask is proc
 
 @contextlib.contextmanager
 def atomic_write(path:str|Path, # final file name
-                 mode:str='wb', # `open` mode of the temporary file: 'wb' or 'w'
+                 mode:str='wb', # `open` mode of the temporary file: 'wb' or 'w' (UTF-8 text)
                  fsync:bool=False, # flush to disk before the rename (survives a power cut, slower)
                 ):
     "Open a temporary file beside `path`; on success move it into place, on error delete it."
@@ -94,13 +96,63 @@ def atomic_write(path:str|Path, # final file name
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     os.fchmod(fd, 0o666 & ~_UMASK)   # mkstemp makes 0600; a finished file gets the usual permissions
     try:
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f:   # text: UTF-8 whatever the locale
             yield f
             if fsync: f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
+
+# %% ../nbs/00_core.ipynb #d5eb0917
+def describe_path(path:str|Path, # any path
+                 )->str:
+    "What `path` is, in words: 'a file', 'a directory', 'a symlink loop', 'a broken symlink (to ...)', 'missing', ..."
+    p = Path(path)
+    try: mode = p.stat().st_mode
+    except FileNotFoundError: return f'a broken symlink (to {os.readlink(p)})' if p.is_symlink() else 'missing'
+    except OSError as e:
+        return {errno.ELOOP: 'a symlink loop', errno.EACCES: 'not accessible (permission denied)',
+                errno.ENOTDIR: 'missing (a parent is not a folder)', errno.ENAMETOOLONG: 'a name too long for the file system',
+               }.get(e.errno, f'not accessible ({e.strerror})')
+    if stat.S_ISREG(mode): return 'a file'
+    if stat.S_ISDIR(mode): return 'a directory'
+    if stat.S_ISFIFO(mode): return 'a named pipe'
+    if stat.S_ISSOCK(mode): return 'a socket'
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode): return 'a device'
+    return 'not a regular file'
+
+# %% ../nbs/00_core.ipynb #a036d18c
+def require_file(path:str|Path,  # the path to check
+                 what:str='file', # what it should be, for the message ('image file', 'checkpoint', ...)
+                )->Path:
+    "`path` as a `Path` when it is a regular file (or a link to one); else `DataError` naming it and saying what it is."
+    p = Path(path); kind = describe_path(p)
+    if kind == 'a file': return p
+    if kind == 'missing': raise DataError(f'{p}: {what} not found')
+    raise DataError(f'{p}: expected {what}, but this is {kind}')
+
+# %% ../nbs/00_core.ipynb #3e517a2c
+def require_dir(path:str|Path,    # the path to check
+                what:str='folder', # what it should be, for the message ('source folder (--source)', ...)
+               )->Path:
+    "`path` as a `Path` when it is a folder (or a link to one); else `DataError` naming it and saying what it is."
+    p = Path(path); kind = describe_path(p)
+    if kind == 'a directory': return p
+    if kind.startswith('missing'): raise DataError(f'{p}: {what} not found')
+    raise DataError(f'{p}: expected {what}, but this is {kind}')
+
+# %% ../nbs/00_core.ipynb #cf98ab1d
+def name_text(name:str|Path, # a file name or any text that may hold one
+             )->str:
+    "`name` as valid UTF-8 text: bytes of the file system name that are not UTF-8 become `\\xNN`."
+    return os.fsencode(str(name)).decode('utf-8', 'backslashreplace')
+
+# %% ../nbs/00_core.ipynb #7cce114d
+def short_list(items, limit:int=12)->str:
+    "`items` joined by commas, the first `limit` of them, then how many more."
+    items = [str(i) for i in items]
+    return ', '.join(items[:limit]) + (f', ... ({len(items) - limit} more)' if len(items) > limit else '')
 
 # %% ../nbs/00_core.ipynb #23c414c0
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
@@ -123,15 +175,20 @@ def _to_rgb(im:Image.Image)->Image.Image:
     return im.convert('RGB')
 
 # %% ../nbs/00_core.ipynb #64675bd1
-def open_image(path:str|Path, # image file
+def open_image(path:str|Path,           # image file
+               max_side:int|None=None, # if given, an image larger than this on a side is shrunk to it (JPEGs already while decoding)
               )->Image.Image:
-    "Read `path` fully into an 8-bit RGB PIL image; `DataError` naming the file if that fails."
-    path = Path(path)
-    if not path.is_file(): raise DataError(f'{path}: image file not found')
+    "Read `path` fully into an 8-bit RGB PIL image; `DataError` naming the file (and what it is, if not a file) if that fails."
+    path = require_file(path, 'image file')
     try:
         with Image.open(path) as im:
+            if max_side is not None and max(im.size) > max_side: im.draft('RGB', (max_side, max_side))  # JPEG: decode at 1/2..1/8
             im.load()
-            return _to_rgb(im)
+            im = _to_rgb(im)
+            if max_side is not None and max(im.size) > max_side: im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            return im
+    except Image.DecompressionBombError as e:
+        raise DataError(f'{path}: refused as a possible decompression bomb ({e}; raise PIL.Image.MAX_IMAGE_PIXELS to read it)') from e
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
         raise DataError(f'{path}: unreadable or corrupt image ({e})') from e
 
@@ -179,7 +236,16 @@ def list_images(folder:str|Path, # folder to list (not recursive)
 
 # %% ../nbs/00_core.ipynb #5b11655d
 MASK_RULES = ('original', 'threshold')
-MASK_KINDS = ('dolos', 'hole')  # mask files: 'dolos' 255 = real, 0 = fake; 'hole' (COCO Glide, LaMa) 255 = fake
+MASK_KINDS = {  # how a mask *file* marks the fake region: name -> what it means
+    'dolos':      'values 0 and 255 only, 0 = fake, 255 = real (the DOLOS layout)',
+    'hole':       'values 0 and 255 only, 255 = fake, 0 = real (COCO Glide, LaMa)',
+    'nonzero':    'any value but 0 is fake (label masks such as 0/1, 0/254, 0/1/2)',
+    'zero':       '0 is fake, any other value real (keep masks such as 0/1)',
+    'dolos-grey': 'binarised: fake where the value is < 128 (a grey or JPEG DOLOS mask)',
+    'hole-grey':  'binarised: fake where the value is >= 128 (a grey or JPEG hole mask)',
+}
+STRICT_MASK_KINDS = ('dolos', 'hole')   # refuse any other value, and lossy files
+LOSSY_FORMATS = ('JPEG', 'MPO', 'JPEG2000')
 
 def dolos_to_fake(mask:np.ndarray|torch.Tensor, # uint8 DOLOS mask (H, W) or (H, W, C): 255 = real, 0 = fake
                   rule:str='original',           # 'original': fake unless exactly 255; 'threshold': fake if < 128
@@ -221,36 +287,64 @@ def fake_to_hole(fake:torch.Tensor)->torch.Tensor:
     "1 = fake to a LaMa hole-mask (1 = hole)."
     return torch.as_tensor(fake).float()
 
-# %% ../nbs/00_core.ipynb #a42feb29
-def is_binary_mask(mask:np.ndarray)->bool:
-    "True when every value of a uint8 mask is 0 or 255."
-    return bool(np.isin(np.asarray(mask), (0, 255)).all())
+# %% ../nbs/00_core.ipynb #7b59ed46
+def mask_fake(mask:np.ndarray,       # uint8 mask array (H, W) or (H, W, C); the first channel is read
+              kind:str='dolos',      # its convention, a key of `MASK_KINDS`
+              source:str|Path='mask', # the file it came from, for messages
+              fmt:str|None=None,     # its file format as PIL names it ('PNG', 'JPEG', ...), if known
+             )->np.ndarray:
+    "bool `(H, W)`, True = fake, from a mask in convention `kind`; `DataError` naming the file when its values or format do not fit."
+    if kind not in MASK_KINDS: raise DataError(f'{name_text(source)}: unknown mask kind {kind!r}; valid: {", ".join(MASK_KINDS)}')
+    a = np.asarray(mask)
+    if a.ndim == 3: a = a[..., 0]
+    if a.ndim != 2 or a.dtype != np.uint8: raise DataError(f'{name_text(source)}: expected an 8-bit mask (H, W[, C]), got {a.dtype} {a.shape}')
+    if kind in STRICT_MASK_KINDS:
+        if fmt in LOSSY_FORMATS:
+            raise DataError(f'{name_text(source)}: a {fmt} mask is lossy, so its values are not exact; save masks as PNG, '
+                            f'or pass --mask-kind {kind}-grey to binarise it at 128')
+        zero = a == 0
+        if np.count_nonzero(zero) + np.count_nonzero(a == 255) != a.size:
+            vals = np.unique(a).tolist()
+            raise DataError(f'{name_text(source)}: mask values {short_list(vals, 8)} do not fit the {kind!r} convention '
+                            f'({MASK_KINDS[kind]}); if the masks follow another convention, say which with --mask-kind '
+                            f'(nonzero: {MASK_KINDS["nonzero"]}; zero: {MASK_KINDS["zero"]}; {kind}-grey: {MASK_KINDS[kind + "-grey"]})')
+        return zero if kind == 'dolos' else ~zero
+    if kind == 'nonzero': return a != 0
+    if kind == 'zero': return a == 0
+    return a < 128 if kind == 'dolos-grey' else a >= 128
 
 # %% ../nbs/00_core.ipynb #43cf87d7
-def read_mask_array(path:str|Path)->np.ndarray:
-    "The raw uint8 array of a mask file, `(H, W)` or `(H, W, C)`; `DataError` naming the file on failure."
-    path = Path(path)
-    if not path.is_file(): raise DataError(f'{path}: mask file not found')
+def _open_mask(path:str|Path)->tuple[np.ndarray, str|None]:
+    "The raw uint8 array of a mask file and its format; `DataError` naming the file on failure."
+    path = require_file(path, 'mask file')
     try:
         with Image.open(path) as im:
-            im.load()
-            if im.mode not in ('L', 'RGB', 'RGBA', '1', 'P', 'LA'): raise DataError(f'{path}: unsupported mask mode {im.mode}')
+            fmt = im.format; im.load()
+            if im.mode not in ('L', 'RGB', 'RGBA', '1', 'P', 'LA'): raise DataError(f'{name_text(path)}: unsupported mask mode {im.mode} (8-bit grey or colour expected)')
             if im.mode in ('1', 'P'): im = im.convert('L')
-            return np.asarray(im)
-    except (OSError, UnidentifiedImageError, SyntaxError) as e:
-        raise DataError(f'{path}: unreadable or corrupt mask ({e})') from e
+            return np.asarray(im), fmt
+    except Image.DecompressionBombError as e:
+        raise DataError(f'{name_text(path)}: refused as a possible decompression bomb ({e})') from e
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+        raise DataError(f'{name_text(path)}: unreadable or corrupt mask ({e})') from e
+
+def read_mask_array(path:str|Path)->np.ndarray:
+    "The raw uint8 array of a mask file, `(H, W)` or `(H, W, C)`, values unchecked; `DataError` naming the file on failure."
+    return _open_mask(path)[0]
 
 # %% ../nbs/00_core.ipynb #02983864
-def load_mask(path:str|Path,        # DOLOS mask file (255 = real, 0 = fake)
-              rule:str='original',  # binarisation, see `dolos_to_fake`
-              strict:bool=False,    # raise `DataError` when values other than 0 and 255 occur
+def read_mask(path:str|Path,     # a mask file
+              kind:str='dolos',  # its convention, a key of `MASK_KINDS`
+             )->np.ndarray:
+    "bool `(H, W)`, True = fake, from a mask file in convention `kind` (values and format checked, see `mask_fake`)."
+    a, fmt = _open_mask(path)
+    return mask_fake(a, kind, path, fmt)
+
+def load_mask(path:str|Path,    # mask file
+              kind:str='dolos', # its convention, a key of `MASK_KINDS`
              )->torch.Tensor:
-    "Read a DOLOS mask file into the internal convention: float `(H, W)`, 1 = fake."
-    a = read_mask_array(path)
-    if strict and not is_binary_mask(a):
-        vals = np.unique(a)
-        raise DataError(f'{path}: mask is not binary (values {vals[:8].tolist()}{"..." if len(vals) > 8 else ""})')
-    return dolos_to_fake(a, rule)
+    "Read a mask file into the internal convention: float `(H, W)`, 1 = fake."
+    return torch.from_numpy(read_mask(path, kind)).float()
 
 # %% ../nbs/00_core.ipynb #cfb9cdb7
 def save_mask(fake:torch.Tensor|np.ndarray, # (H, W) mask, 1 = fake
@@ -261,11 +355,6 @@ def save_mask(fake:torch.Tensor|np.ndarray, # (H, W) mask, 1 = fake
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #d27a3db1
-def short_list(items, limit:int=12)->str:
-    "`items` joined by commas, the first `limit` of them, then how many more."
-    items = [str(i) for i in items]
-    return ', '.join(items[:limit]) + (f', ... ({len(items) - limit} more)' if len(items) > limit else '')
-
 def check_state_dict(module:torch.nn.Module, # network the tensors are meant for
                      state:dict,             # name -> tensor
                      source:str,             # file or description, for the message
@@ -302,3 +391,67 @@ def save_safetensors(tensors:dict,            # name -> tensor (moved to the CPU
 
 # %% ../nbs/00_core.ipynb #4244bfb2
 WEIGHTS_DIR = Path(str(importlib.resources.files('dolos')))/'weights'   # shipped weight files (package data)
+
+# %% ../nbs/00_core.ipynb #b5b6a1b5
+def check_number(name:str,              # the parameter, as the user wrote it (`--bs`)
+                 value,                 # its value; None passes when `optional`
+                 lo:float|None=None,    # smallest valid value (inclusive)
+                 hi:float|None=None,    # largest valid value (inclusive)
+                 integer:bool=False,    # must be a whole number
+                 optional:bool=True,    # None means "the default"
+                ):
+    "`value` when it is a finite number in [lo, hi] (a whole one if `integer`); else `DataError` naming `name` and the range."
+    if value is None and optional: return None
+    rng = ('an integer' if integer else 'a number') + (f' >= {lo}' if hi is None and lo is not None else
+                                                       f' in [{lo}, {hi}]' if lo is not None else f' <= {hi}' if hi is not None else '')
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer: ok = float(value).is_integer()
+    if ok and lo is not None: ok = value >= lo
+    if ok and hi is not None: ok = value <= hi
+    if not ok: raise DataError(f'{name} {value!r}: must be {rng}')
+    return int(value) if integer else value
+
+# %% ../nbs/00_core.ipynb #f4d78d56
+def check_device(device:str|torch.device|None, # a device name ('cpu', 'cuda', 'cuda:1', 'mps') or None for the default
+                 name:str='--device',          # the parameter, for the message
+                )->torch.device:
+    "The device `default_device` picks for `device` (else `$DOLOS_DEVICE`, else the best one here), checked to exist; `DataError` naming it otherwise."
+    if device is None and os.environ.get('DOLOS_DEVICE'): name, device = '$DOLOS_DEVICE', os.environ['DOLOS_DEVICE']
+    try: dev = default_device(device)
+    except (RuntimeError, TypeError, ValueError) as e: raise DataError(f'{name} {device!r}: not a device name (valid: cpu, cuda, cuda:N, mps)') from e
+    if dev.type == 'cuda':
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0: raise DataError(f'{name} {device or dev}: no CUDA device is available here (valid: cpu)')
+        if dev.index is not None and dev.index >= n: raise DataError(f'{name} {device}: only {n} CUDA device(s) here (cuda:0 to cuda:{n - 1})')
+    elif dev.type == 'mps':
+        mps = getattr(torch.backends, 'mps', None)
+        if mps is None or not mps.is_available(): raise DataError(f'{name} {device or dev}: MPS is not available here')
+    elif dev.type != 'cpu': raise DataError(f'{name} {device}: device type {dev.type!r} is not supported (valid: cpu, cuda, cuda:N, mps)')
+    return dev
+
+# %% ../nbs/00_core.ipynb #489c6f02
+def check_writable_dir(path:str|Path,     # a folder the command will write into (made later, by the work, if missing)
+                       name:str='--out',  # the parameter, for the message
+                      )->Path:
+    "`path` when it is a folder, or can be made, and files can be written there (proved with a probe file that is removed); `DataError` naming `name` otherwise. Nothing is left behind."
+    p = Path(path)
+    kind = describe_path(p)
+    if kind.startswith('missing ('): raise DataError(f'{name} {name_text(p)}: cannot be created, {kind.removeprefix("missing (").rstrip(")")}')
+    if kind not in ('missing', 'a directory'): raise DataError(f'{name} {name_text(p)}: must be a folder, but this is {kind}')
+    a = p.absolute()
+    while describe_path(a) == 'missing': a = a.parent          # the nearest folder that exists: the new ones will be made there
+    try:
+        with tempfile.NamedTemporaryFile(dir=a, prefix='.dolos-write-test-'): pass
+    except OSError as e: raise DataError(f'{name} {name_text(p)}: cannot write in {name_text(a)} ({e.strerror or e})') from e
+    return p
+
+# %% ../nbs/00_core.ipynb #a82dd924
+def check_writable_file(path:str|Path,    # a file the command will write at the end
+                        name:str='--out', # the parameter, for the message
+                       )->Path:
+    "Check that `path` can be written (see `check_writable_dir` for its folder); `DataError` naming `name` otherwise."
+    p = Path(path)
+    kind = describe_path(p)
+    if not kind.startswith('missing') and kind != 'a file': raise DataError(f'{name} {name_text(p)}: must be a file, but this is {kind}')
+    check_writable_dir(p.parent, f'{name} (its folder)')
+    return p

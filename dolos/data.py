@@ -20,15 +20,17 @@ with warnings.catch_warnings():  # fastai's import trips torch's deprecation of 
     from fastai.data.load import DataLoader
     from fastai.callback.core import Callback
 
-from .core import (DataError, data_root, item_seed, rng_for, list_images, open_image, to_tensor,
-                        read_mask_array, dolos_to_fake, save_image, save_mask, IMAGE_EXTENSIONS, MASK_KINDS)
+from .core import (DataError, data_root, item_seed, rng_for, list_images, open_image, to_tensor, describe_path,
+                        name_text, read_mask, save_image, save_mask, check_number, IMAGE_EXTENSIONS, MASK_KINDS, STRICT_MASK_KINDS,
+                        LOSSY_FORMATS)
 
 # %% auto #0
-__all__ = ['SPLITS', 'DATASETS', 'RESAMPLE', 'PREPROCESSING', 'PRESET_OF', 'Item', 'Problem', 'DatasetSpec', 'DolosFolder',
-           'Union', 'coco_id', 'CocoGlide', 'FolderDataset', 'CsvDataset', 'register_dataset', 'catalog',
+__all__ = ['SPLITS', 'DATASETS', 'RESAMPLE', 'PREPROCESSING', 'PRESET_OF', 'MASK_RESAMPLE', 'Item', 'Problem', 'DatasetSpec',
+           'DolosFolder', 'Union', 'coco_id', 'CocoGlide', 'FolderDataset', 'CsvDataset', 'register_dataset', 'catalog',
            'resolve_dataset', 'get_items', 'write_example_tree', 'SplitReport', 'VerifyReport', 'verify',
-           'dolos_data_cli', 'load_item_mask', 'resize_image', 'normalize_images', 'ResizedCache', 'ImageMaskDataset',
-           'to_model_batch', 'stream_indices', 'DolosDataLoader', 'default_num_workers', 'make_dataloaders', 'SetEpoch']
+           'dolos_data_cli', 'load_item_mask', 'resize_image', 'normalize_images', 'ResizedCache', 'mask_to_grid',
+           'grid_targets', 'ImageMaskDataset', 'to_model_batch', 'stream_indices', 'DolosDataLoader',
+           'default_num_workers', 'make_dataloaders', 'SetEpoch']
 
 # %% ../nbs/01_data.ipynb #3389acb9
 SPLITS = ('train', 'valid', 'test')
@@ -48,7 +50,7 @@ class Problem:
     path: Path             # the file or folder at fault
     what: str              # what is wrong with it
     blocking: bool = True  # True when the dataset cannot be used as it is
-    def __str__(self): return f'{self.path}: {self.what}'
+    def __str__(self): return name_text(f'{self.path}: {self.what}')
 
 # %% ../nbs/01_data.ipynb #9659e082
 class DatasetSpec:
@@ -197,11 +199,11 @@ class FolderDataset(DatasetSpec):
                  images:str|Path,                # image folder (relative: against the data root)
                  masks:str|Path|None=None,       # mask folder, files matched to images by stem
                  label:int=1,                    # label of every image (1 = fake, 0 = real)
-                 mask_kind:str='dolos',          # 'dolos' (255 = real) or 'hole' (255 = fake)
+                 mask_kind:str='dolos',          # convention of the mask files, a key of `dolos.core.MASK_KINDS`
                 ):
         if label not in (0, 1): raise DataError(f'{name}: label must be 0 or 1, got {label!r}')
         if masks is not None and label == 0: raise DataError(f'{name}: masks given for a folder of real images ({masks})')
-        if mask_kind not in MASK_KINDS: raise DataError(f'{name}: unknown mask_kind {mask_kind!r}; valid: {MASK_KINDS}')
+        if mask_kind not in MASK_KINDS: raise DataError(f'{name}: unknown mask_kind {mask_kind!r}; valid: {", ".join(MASK_KINDS)}')
         self.name,self.images,self.masks,self.label,self.mask_kind = name,Path(images),masks and Path(masks),label,mask_kind
         self.uses_root = not (self.images.is_absolute() and (self.masks is None or self.masks.is_absolute()))
         self.pattern = f'{images}/[{{split}}/]<name>' + (f' + {masks}/[{{split}}/]<stem>.*' if masks else '')
@@ -232,9 +234,9 @@ class CsvDataset(DatasetSpec):
     kind = 'csv'
     def __init__(self, name:str,             # name to show in reports
                  csv_path:str|Path,          # the CSV file (relative: against the data root)
-                 mask_kind:str='dolos',      # 'dolos' (255 = real) or 'hole' (255 = fake)
+                 mask_kind:str='dolos',      # convention of the mask files, a key of `dolos.core.MASK_KINDS`
                 ):
-        if mask_kind not in MASK_KINDS: raise DataError(f'{name}: unknown mask_kind {mask_kind!r}; valid: {MASK_KINDS}')
+        if mask_kind not in MASK_KINDS: raise DataError(f'{name}: unknown mask_kind {mask_kind!r}; valid: {", ".join(MASK_KINDS)}')
         self.name,self.csv_path,self.mask_kind = name,Path(csv_path),mask_kind
         self.uses_root = not self.csv_path.is_absolute()
         self.pattern = f'{csv_path} (image,mask,label[,split])'
@@ -299,16 +301,19 @@ def catalog()->list[dict]:
 
 # %% ../nbs/01_data.ipynb #02371791
 def resolve_dataset(name:str|DatasetSpec, # catalog name, a spec, or a path to a CSV or folder
+                    mask_kind:str='dolos',   # convention of the masks of a CSV or folder given by path (catalog datasets know their own)
                    )->DatasetSpec:
     "The spec for `name`; `DataError` listing the valid names if there is none."
     if isinstance(name, DatasetSpec): return name
     if name in DATASETS: return DATASETS[name]
     p = Path(name).expanduser()
-    if p.suffix.lower() == '.csv' and p.is_file(): return CsvDataset(str(p), p.resolve())
+    if p.suffix.lower() == '.csv' and p.is_file(): return CsvDataset(str(p), p.resolve(), mask_kind)
     if p.is_dir() and p.name not in DATASETS:
         p = p.resolve()
-        if (p/'images').is_dir(): return FolderDataset(str(p), p/'images', p/'masks' if (p/'masks').is_dir() else None)
+        if (p/'images').is_dir(): return FolderDataset(str(p), p/'images', p/'masks' if (p/'masks').is_dir() else None, mask_kind=mask_kind)
         return FolderDataset(str(p), p)
+    if (what := describe_path(p)) != 'missing':
+        raise DataError(f'{name_text(name)}: expected a catalog name, a CSV file or a folder, but this is {what}')
     raise DataError(f'unknown dataset {name!r}; valid names: {", ".join(DATASETS)} (or a path to a CSV file or an image folder)')
 
 # %% ../nbs/01_data.ipynb #441f0abb
@@ -328,9 +333,10 @@ def _check_split(spec, split, root):
 def get_items(name:str|DatasetSpec,   # catalog name (see `catalog()`), a spec, or a CSV/folder path
               split:str|None,         # 'train', 'valid' or 'test'; None: all splits, in that order
               root:str|Path|None=None, # data root; see `dolos.core.data_root`
+              mask_kind:str='dolos',  # mask convention of a CSV or folder given by path (see `resolve_dataset`)
              )->list[Item]:
     "The items of one split of a dataset, sorted by file name; `DataError` listing every blocking problem."
-    spec = resolve_dataset(name)
+    spec = resolve_dataset(name, mask_kind)
     root = _root_for(spec, root)
     items, probs = [], []
     for s in _check_split(spec, split, root):
@@ -408,25 +414,37 @@ def _mask_values_ok(im:Image.Image)->list[int]:
         bad |= {v for v in range(1, 255) if hist[256*b + v]}
     return sorted(bad)[:8]
 
+_DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
+
 def _check_item(it:Item)->tuple:
-    "Open and fully decode one item's image and mask: (image size or None, mask found, problems)."
+    "Open and fully decode one item's image and mask: (image is a file, image size or None, mask found, problems)."
     probs, size, has_mask = [], None, False
-    if not Path(it.image).is_file(): return None, False, []   # already reported by the listing
+    kind = describe_path(it.image)
+    if kind == 'missing': return False, None, False, []   # already reported by the listing
+    if kind != 'a file': return False, None, False, [Problem(it.image, f'listed as an image, but this is {kind}')]
     try:
         with Image.open(it.image) as im: size = im.size; im.load()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
-        probs.append(Problem(it.image, f'unreadable or truncated image ({e})'))
-    if it.mask is not None and it.mask.is_file():
+    except _DECODE_ERRORS as e:
+        bomb = isinstance(e, Image.DecompressionBombError)
+        probs.append(Problem(it.image, f'refused as a possible decompression bomb ({e})' if bomb else f'unreadable or truncated image ({e})'))
+    mkind = 'missing' if it.mask is None else describe_path(it.mask)
+    if mkind not in ('missing', 'a file'): probs.append(Problem(it.mask, f'listed as a mask, but this is {mkind}'))
+    if mkind == 'a file':
         has_mask = True
         try:
             with Image.open(it.mask) as m:
-                msize = m.size; m.load(); bad = _mask_values_ok(m)
-            if bad: probs.append(Problem(it.mask, f'mask is not binary: values other than 0/255, e.g. {bad}'))
+                msize, fmt = m.size, m.format; m.load()
+                bad = _mask_values_ok(m) if it.mask_kind in STRICT_MASK_KINDS else []
+            if it.mask_kind in STRICT_MASK_KINDS and fmt in LOSSY_FORMATS:
+                probs.append(Problem(it.mask, f'a {fmt} mask is lossy, so its values are not exact (save masks as PNG)'))
+            elif bad: probs.append(Problem(it.mask, f'mask is not binary: values other than 0/255, e.g. {bad} '
+                                                    f'(the {it.mask_kind!r} convention: {MASK_KINDS[it.mask_kind]})'))
             if size is not None and msize != size:
                 probs.append(Problem(it.mask, f'mask size {msize[0]}x{msize[1]} differs from image size {size[0]}x{size[1]} ({it.image})'))
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
-            probs.append(Problem(it.mask, f'unreadable or truncated mask ({e})'))
-    return size, has_mask, probs
+        except _DECODE_ERRORS as e:
+            bomb = isinstance(e, Image.DecompressionBombError)
+            probs.append(Problem(it.mask, f'refused as a possible decompression bomb ({e})' if bomb else f'unreadable or truncated mask ({e})'))
+    return True, size, has_mask, probs
 
 # %% ../nbs/01_data.ipynb #c6f7ddc4
 def verify(name:str|DatasetSpec|None=None, # a dataset (union: each member); None: every catalog dataset present
@@ -449,8 +467,9 @@ def verify(name:str|DatasetSpec|None=None, # a dataset (union: each member); Non
         for p in parts:
             for s in _check_split(p, split, root):
                 items, probs = p.scan(s, root)
-                sr = SplitReport(p.name, s, n_images=len(items))
-                for size, has_mask, pr in pool.map(_check_item, items):
+                sr = SplitReport(p.name, s)
+                for is_file, size, has_mask, pr in pool.map(_check_item, items):
+                    sr.n_images += is_file
                     if size is not None: sr.sizes[size] += 1
                     sr.n_masks += has_mask; probs += pr
                 rep.splits.append(sr); rep.problems += probs
@@ -467,30 +486,28 @@ def dolos_data_cli(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
     v.add_argument('--root', help='data root (default: $DOLOS_DATA, else <project>/data)')
     v.add_argument('--dataset', help='one catalog name, CSV file or image folder (default: every dataset present)')
     v.add_argument('--split', help='one split (default: all)')
-    v.add_argument('--workers', type=int, help='decoding threads')
+    v.add_argument('--mask-kind', default='dolos', choices=list(MASK_KINDS), help='mask convention of a CSV or folder given by path '
+                   '(catalog datasets know their own): ' + '; '.join(f'{k}: {v}' for k, v in MASK_KINDS.items()))
+    v.add_argument('--workers', type=int, help='decoding threads, 1 to 64 (default: 2 per core, at most 16)')
     a = ap.parse_args(argv)
     if a.cmd == 'list':
         for r in catalog(): print(f"{r['name']:24} {r['kind']:10} {r['pattern']}")
         return 0
-    try: rep = verify(a.dataset, a.split, a.root, a.workers)
+    try:
+        check_number('--workers', a.workers, 1, 64, integer=True)
+        rep = verify(None if a.dataset is None else resolve_dataset(a.dataset, a.mask_kind), a.split, a.root, a.workers)
     except DataError as e:
-        print(f'dolos_data verify: error: {e}', file=sys.stderr); return 2
-    print(rep)
+        print(name_text(f'dolos_data verify: error: {e}'), file=sys.stderr); return 2
+    print(name_text(rep))
     return 0 if rep.ok else 1
 
 # %% ../nbs/01_data.ipynb #f300c973
-def load_item_mask(item:Item,           # an item with a mask file
-                   rule:str='original', # 'original' or 'threshold', see `dolos.core.dolos_to_fake`
+def load_item_mask(item:Item, # an item with a mask file
                   )->torch.Tensor:
-    "The item's mask as float `(H, W)`, 1 = fake, whichever `mask_kind` its file uses."
-    if item.mask is None: raise DataError(f'{item.image}: item has no mask file')
-    if not Path(item.mask).is_file(): raise DataError(f'{item.mask}: missing mask for the partial fake {item.image}')
-    a = read_mask_array(item.mask)
-    if a.ndim == 3: a = a[..., 0]
-    if item.mask_kind == 'hole': a = 255 - a   # 255 = fake  ->  the DOLOS way round (255 = real)
-    elif item.mask_kind == 'dolos': a = np.array(a)   # a writable copy for torch
-    else: raise DataError(f'{item.mask}: unknown mask_kind {item.mask_kind!r}; valid: {MASK_KINDS}')
-    return dolos_to_fake(a, rule)
+    "The item's mask as float `(H, W)`, 1 = fake, read in the convention its `mask_kind` names (values checked, see `dolos.core.mask_fake`)."
+    if item.mask is None: raise DataError(f'{name_text(item.image)}: item has no mask file')
+    if describe_path(item.mask) == 'missing': raise DataError(f'{name_text(item.mask)}: missing mask for the partial fake {name_text(item.image)}')
+    return torch.from_numpy(read_mask(item.mask, item.mask_kind)).float()
 
 # %% ../nbs/01_data.ipynb #d4ef79b5
 RESAMPLE = {'nearest': Image.Resampling.NEAREST, 'bilinear': Image.Resampling.BILINEAR,
@@ -519,31 +536,35 @@ def normalize_images(x:torch.Tensor, # uint8 images (..., 3, S, S)
 
 # %% ../nbs/01_data.ipynb #dcc5649b
 class ResizedCache:
-    "Memory-mapped uint8 copies of resized images `(N,S,S,3)` and masks `(N,S,S)`, filled on first read."
+    "Memory-mapped uint8 copies of resized images `(N,S,S,3)` and masks `(N,S,S)` (or `(N,h,w)` targets), filled on first read."
     def __init__(self, folder:str|Path, # where the cache files live (created)
                  items:list[Item],      # the dataset's items, in order
                  size:int,              # side of the resized images
                  resample:str,          # resize filter (part of the key)
-                 mask_rule:str,         # mask binarisation (part of the key)
+                 target:tuple|None=None, # (h, w, resample) of the stored masks (part of the key); None: (size, size) nearest
                 ):
-        ident = [size, resample, mask_rule]
+        ident = [size, resample]
+        if target is not None: ident.append(['target', *target])   # only then: caches made without a target keep their key
         for it in items:
             st = it.image.stat()
             ident.append([str(it.image), st.st_size, st.st_mtime_ns, str(it.mask), it.label, it.mask_kind])
         key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:16]
-        self.dir, self.n, self.size, self._mm = Path(folder)/f'{key}-{len(items)}x{size}', len(items), size, None
+        self.folder, self.target = Path(folder), target
+        self.dir, self.n, self.size, self._mm = self.folder/f'{key}-{len(items)}x{size}', len(items), size, None
         self.dir.mkdir(parents=True, exist_ok=True)
         for name, shape in self._shapes().items():   # created sparse (zeros) once, in the main process
             f = self.dir/f'{name}.u8'
             if not f.exists() or f.stat().st_size != int(np.prod(shape)):
                 with open(f, 'wb') as fh: fh.truncate(int(np.prod(shape)))
-    def _shapes(self): n, S = self.n, self.size; return {'images': (n, S, S, 3), 'masks': (n, S, S), 'done': (n,)}
+    def _shapes(self):
+        n, S = self.n, self.size; h, w = (S, S) if self.target is None else self.target[:2]
+        return {'images': (n, S, S, 3), 'masks': (n, h, w), 'done': (n,)}
     def _open(self):
         if self._mm is None: self._mm = {k: np.memmap(self.dir/f'{k}.u8', np.uint8, 'r+', shape=s) for k, s in self._shapes().items()}
         return self._mm
     def __getstate__(self): return {**self.__dict__, '_mm': None}   # each worker maps the files itself
     def get(self, i:int):
-        "`(image (S,S,3), mask (S,S))` copies for item `i`, or None when not cached yet."
+        "`(image (S,S,3), mask (S,S) or (h,w))` copies for item `i`, or None when not cached yet."
         mm = self._open()
         return (np.array(mm['images'][i]), np.array(mm['masks'][i])) if mm['done'][i] else None
     def put(self, i:int, image:np.ndarray, mask:np.ndarray):
@@ -551,42 +572,88 @@ class ResizedCache:
         mm = self._open(); mm['images'][i] = image; mm['masks'][i] = mask; mm['done'][i] = 1
     def filled(self)->int: return int(self._open()['done'].sum())
 
+# %% ../nbs/01_data.ipynb #f00768a5
+MASK_RESAMPLE = ('nearest', 'bilinear')
+
+def mask_to_grid(fake,                    # (H, W) source mask, 1 (or True) = fake, values in {0, 1}
+                 size:tuple[int, int],    # target grid (h, w)
+                 resample:str='nearest',  # PIL filter: 'nearest' (Patches, Grad-CAM-FCN) or 'bilinear' (Attention)
+                )->np.ndarray:
+    "uint8 `(h, w)`, 1 = fake: the original's training target, PIL-resized keep image (255 = kept) ÷ 255 < 0.5."
+    if resample not in MASK_RESAMPLE: raise DataError(f'unknown mask resample {resample!r}; valid: {", ".join(MASK_RESAMPLE)}')
+    f = np.asarray(fake)
+    if f.ndim != 2: raise DataError(f'mask_to_grid: expected an (H, W) mask, got shape {f.shape}')
+    h, w = (int(v) for v in size)
+    keep = Image.fromarray(np.where(f > 0.5, 0, 255).astype(np.uint8))           # the file's convention: 255 = kept
+    out = np.asarray(keep.resize((w, h), RESAMPLE[resample]), dtype=np.float32) / 255
+    return (out < 0.5).astype(np.uint8)
+
+# %% ../nbs/01_data.ipynb #cae41681
+def grid_targets(mask:torch.Tensor,       # (B, 1, H, W) or (B, H, W) float mask, 1 = fake
+                 size:tuple[int, int],    # the detector's grid (h, w)
+                 resample:str='nearest',  # see `mask_to_grid`
+                )->torch.Tensor:
+    "(B, h, w) float targets in {0, 1}: the mask itself when it is already on the grid (made by the dataset), else `mask_to_grid` per image."
+    if mask.ndim == 3: mask = mask[:, None]
+    if mask.ndim != 4 or mask.shape[1] != 1: raise DataError(f'mask must be (B, 1, H, W), got {tuple(mask.shape)}')
+    if resample not in MASK_RESAMPLE: raise DataError(f'unknown mask resample {resample!r}; valid: {", ".join(MASK_RESAMPLE)}')
+    if tuple(mask.shape[-2:]) == tuple(size): return (mask[:, 0] > 0.5).float()
+    m = mask[:, 0].detach().float().cpu().numpy()
+    return torch.from_numpy(np.stack([mask_to_grid(x, size, resample) for x in m])).float().to(mask.device)
+
 # %% ../nbs/01_data.ipynb #499441fb
+def _check_target(target)->tuple|None:
+    "A validated `(h, w, resample)` target spec, or None."
+    if target is None: return None
+    try: h, w, rs = target; h, w = int(h), int(w)
+    except (TypeError, ValueError): raise DataError(f'target must be (h, w, resample), got {target!r}') from None
+    if h < 1 or w < 1: raise DataError(f'target grid must be positive, got {h}x{w}')
+    if rs not in MASK_RESAMPLE: raise DataError(f'unknown target resample {rs!r}; valid: {", ".join(MASK_RESAMPLE)}')
+    return (h, w, rs)
+
 class ImageMaskDataset(torch.utils.data.Dataset):
-    "Items -> `(x (3,S,S) in [-1,1], mask (1,S,S) 1 = fake, label int64)`, read from disk on demand."
+    "Items -> `(x (3,S,S) in [-1,1], mask (1,S,S) or target (1,h,w), 1 = fake, label int64)`, read from disk on demand."
     n_inp = 1  # fastai: a batch is xb = (x,), yb = (mask, label)
     def __init__(self, items:list[Item],     # what to load (paths only are kept)
                  size:int=299,               # output side: images and masks are resized to (size, size)
                  resample:str='bilinear',    # image resize filter, a key of `RESAMPLE`
                  flip:bool=False,            # random horizontal flip (p = 0.5), image and mask together
                  seed:int=0,                 # seed of the flips
-                 mask_rule:str='original',   # mask binarisation, see `load_item_mask`
                  dtype:str='float',          # 'float': normalised x, float mask; 'uint8': raw pixels, mask 0/1 (see `to_model_batch`)
                  cache:str|Path|None=None,   # folder of a `ResizedCache`; None reads and resizes every time
+                 target:tuple|None=None,     # (h, w, resample): full-supervision targets on a detector's grid (`mask_target(size)`); None: (size, size), nearest
                 ):
         if resample not in RESAMPLE: raise DataError(f'unknown resample {resample!r}; valid: {", ".join(RESAMPLE)}')
         if dtype not in ('float', 'uint8'): raise DataError(f"unknown dtype {dtype!r}; valid: float, uint8")
-        self.items,self.size,self.resample,self.flip,self.seed,self.mask_rule,self.dtype = list(items),int(size),resample,flip,seed,mask_rule,dtype
-        self.cache = ResizedCache(cache, self.items, self.size, resample, mask_rule) if cache is not None else None
+        self.items,self.size,self.resample,self.flip,self.seed,self.dtype = list(items),int(size),resample,flip,seed,dtype
+        self.target = _check_target(target)
+        self.cache = ResizedCache(cache, self.items, self.size, resample, self.target) if cache is not None else None
     def __len__(self): return len(self.items)
+
+    def set_target(self, target:tuple|None): # (h, w, resample) or None, as in `__init__`
+        "Produce masks as `target` from now on (a cache is re-keyed: its masks have another shape)."
+        self.target = _check_target(target)
+        if self.cache is not None: self.cache = ResizedCache(self.cache.folder, self.items, self.size, self.resample, self.target)
+        return self
 
     def flipped(self, i:int, p:int=0)->bool:
         "Whether item `i` is flipped in pass `p` over the data."
         return self.flip and item_seed(self.seed, ('flip', p, i)) & 1 == 1
 
     def resized(self, i:int)->tuple[np.ndarray, np.ndarray]:
-        "Item `i` resized, not flipped: image uint8 `(S,S,3)`, mask uint8 `(S,S)` with 1 = fake."
+        "Item `i` resized, not flipped: image uint8 `(S,S,3)`, mask uint8 `(S,S)` (or the `(h,w)` target) with 1 = fake, made from the source mask."
         if self.cache is not None and (hit := self.cache.get(i)) is not None: return hit
         it, S = self.items[i], self.size
         im = open_image(it.image)
         if it.label == 0: fake = np.zeros((im.height, im.width), np.uint8)
         elif it.mask is None: fake = np.ones((im.height, im.width), np.uint8)  # fully generated
         else:
-            fake = load_item_mask(it, self.mask_rule).numpy().astype(np.uint8)
+            fake = load_item_mask(it).numpy().astype(np.uint8)
             if fake.shape != (im.height, im.width):
                 raise DataError(f'{it.mask}: mask size {fake.shape[1]}x{fake.shape[0]} differs from image size {im.width}x{im.height} ({it.image})')
         img = resize_image(im, S, self.resample)
-        mask = np.array(Image.fromarray(fake).resize((S, S), Image.Resampling.NEAREST))   # writable (torch needs it)
+        h, w, rs = self.target or (S, S, 'nearest')
+        mask = np.array(mask_to_grid(fake, (h, w), rs))   # straight from the source mask; writable (torch needs it)
         if self.cache is not None: self.cache.put(i, img, mask)
         return img, mask
 
@@ -663,7 +730,7 @@ def make_dataloaders(train_items:list[Item],       # training items
                      seed:int=0,                   # seed of shuffling and flips
                      num_workers:int|None=None,    # loader processes; None: `default_num_workers()`
                      valid_bs:int|None=None,       # validation batch size (default: `bs`)
-                     mask_rule:str='original',     # mask binarisation, see `load_item_mask`
+                     target:tuple|None=None,       # (h, w, resample) of full-supervision targets (a detector's `mask_target(size)`); None: masks at the input size
                      device=None,                  # where batches go; None: `dolos.core.default_device()`
                      cache:str|Path|None=None,     # folder for `ResizedCache`s (decode and resize each file once)
                     )->DataLoaders:
@@ -674,8 +741,8 @@ def make_dataloaders(train_items:list[Item],       # training items
     resample = resample or pre['resample']; flip = pre['flip'] if flip is None else flip
     if not train_items: raise DataError('make_dataloaders: no training items')
     nw = default_num_workers() if num_workers is None else num_workers
-    tds = ImageMaskDataset(train_items, size, resample, flip, seed, mask_rule, dtype='uint8', cache=cache)
-    vds = ImageMaskDataset(valid_items, size, resample, False, seed, mask_rule, dtype='uint8', cache=cache)
+    tds = ImageMaskDataset(train_items, size, resample, flip, seed, dtype='uint8', cache=cache, target=target)
+    vds = ImageMaskDataset(valid_items, size, resample, False, seed, dtype='uint8', cache=cache, target=target)
     device = default_device(device)
     if epoch_len is None and len(tds) < bs: raise DataError(f'make_dataloaders: {len(tds)} training items, fewer than one batch of {bs}')
     pin = device.type == 'cuda'

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import DataError, atomic_write, default_device, list_images, load_mask, read_mask_array, MASK_KINDS
+from .core import (DataError, atomic_write, default_device, list_images, mask_fake, name_text, read_mask, MASK_KINDS,
+                        check_number, check_device, check_writable_file, describe_path)
 
 from .metrics import LocalisationMeter, RealAreaMeter, choose_threshold, detection_ap, image_auc, pil_resize_map, scores_at
 
@@ -28,22 +29,26 @@ def list_maps(pred:str|Path, # a dolos_predict output folder
              )->dict[str, Path]:
     "`{stem: path}` of the maps in `pred/maps`, sorted; `DataError` if there are none."
     d = Path(pred)/'maps'
-    if not d.is_dir(): raise DataError(f'{d}: maps folder not found (is {pred} a dolos_predict output folder?)')
+    if not d.is_dir():
+        what = describe_path(Path(pred))
+        raise DataError(f'{name_text(d)}: maps folder not found ({name_text(pred)} is {what}; is it a dolos_predict output folder?)')
     maps = {p.stem: p for p in sorted(d.glob('*.npy'))}
     if not maps: raise DataError(f'{d}: no maps (*.npy) found')
     return maps
 
-def pair_maps_masks(pred:str|Path,  # a dolos_predict output folder
-                    masks:str|Path, # folder of DOLOS masks <stem>.png
-                   )->list[tuple[str, Path, Path]]:
-    "`(stem, map, mask)` for every map; `DataError` naming any map without a mask or mask without a map."
+def pair_maps_masks(pred:str|Path,    # a dolos_predict output folder
+                    masks:str|Path,   # folder of masks <stem>.png
+                    kind:str='dolos', # their convention, a key of `dolos.core.MASK_KINDS`
+                   )->list[tuple[str, Path, Path, str]]:
+    "`(stem, map, mask, kind)` for every map; `DataError` naming any map without a mask or mask without a map."
+    if kind not in MASK_KINDS: raise DataError(f'unknown mask kind {kind!r}; valid: {", ".join(MASK_KINDS)}')
     maps = list_maps(pred)
     mk = {p.stem: p for p in list_images(masks)}
     no_mask = [maps[s] for s in maps if s not in mk]
     if no_mask: raise DataError(f'no mask in {masks} for map(s) {_shown(no_mask)}')
     no_map = [mk[s] for s in mk if s not in maps]
     if no_map: raise DataError(f'no map in {Path(pred)/"maps"} for mask(s) {_shown(no_map)}')
-    return [(s, maps[s], mk[s]) for s in maps]
+    return [(name_text(s), maps[s], mk[s], kind) for s in maps]
 
 def pair_maps_items(pred:str|Path, # a dolos_predict output folder
                     items:list,    # `dolos.data.Item`s of the fake images predicted into `pred` (those with a mask are paired)
@@ -54,7 +59,7 @@ def pair_maps_items(pred:str|Path, # a dolos_predict output folder
     if not with_mask: raise DataError(f'no item with a mask among the {len(items)} given for {pred}')
     missing = [it.image for it in with_mask if Path(it.image).stem not in maps]
     if missing: raise DataError(f'no map in {Path(pred)/"maps"} for image(s) {_shown(missing)}')
-    return [(Path(it.image).stem, maps[Path(it.image).stem], Path(it.mask), it.mask_kind) for it in with_mask]
+    return [(name_text(Path(it.image).stem), maps[Path(it.image).stem], Path(it.mask), it.mask_kind) for it in with_mask]
 
 # %% ../nbs/03f_evaluate.ipynb #3174a6dd
 _NPY_HEADERS = {}
@@ -91,10 +96,10 @@ def load_map(path:Path)->np.ndarray:
 # %% ../nbs/03f_evaluate.ipynb #ddbda86d
 def read_scores(pred:str|Path, # a dolos_predict output folder
                )->dict[str, float]:
-    "`{stem: score}` from `pred/scores.csv` (columns path,score); `DataError` naming the file on any problem."
+    "`{stem: score}` from `pred/scores.csv` (columns path,score; names as `dolos.core.name_text` writes them); `DataError` naming the file on any problem."
     f = Path(pred)/'scores.csv'
     if not f.is_file(): raise DataError(f'{f}: scores file not found')
-    with open(f, newline='') as fh:
+    with open(f, newline='', encoding='utf-8') as fh:
         rd = csv.DictReader(fh)
         if not rd.fieldnames or not {'path', 'score'} <= set(rd.fieldnames): raise DataError(f'{f}: expected columns path,score, got {rd.fieldnames}')
         out = {}
@@ -102,7 +107,7 @@ def read_scores(pred:str|Path, # a dolos_predict output folder
             try: v = float(r['score'])
             except (TypeError, ValueError): raise DataError(f'{f}: line {i}: score {r["score"]!r} is not a number') from None
             if not math.isfinite(v): raise DataError(f'{f}: line {i}: score is {v}')
-            out[Path(r['path']).stem] = v
+            out[name_text(Path(r['path']).stem)] = v
     return out
 
 # %% ../nbs/03f_evaluate.ipynb #02627b35
@@ -159,18 +164,15 @@ def _decode_png_first_channel(b:bytes)->np.ndarray|None:
     return t.numpy()[0]
 
 def read_fake_mask(path:str|Path,     # a mask file
-                   kind:str='dolos',  # 'dolos' (255 = real, 0 = fake) or 'hole' (255 = fake: COCO Glide, LaMa)
+                   kind:str='dolos',  # its convention, a key of `dolos.core.MASK_KINDS`
                   )->np.ndarray:
-    "bool `(H, W)`, True = fake: for DOLOS masks fake unless the first channel is exactly 255 (the original's rule), for hole masks fake unless 0; `DataError` naming a bad file."
-    if kind not in MASK_KINDS: raise DataError(f'{path}: unknown mask kind {kind!r}; valid: {", ".join(MASK_KINDS)}')
+    "bool `(H, W)`, True = fake, exactly as `dolos.core.read_mask` reads it (values and format checked), with a fast path for plain PNGs."
+    if kind not in MASK_KINDS: raise DataError(f'{name_text(path)}: unknown mask kind {kind!r}; valid: {", ".join(MASK_KINDS)}')
     try:
         with open(path, 'rb') as f: b = f.read()
     except OSError: b = b''
     a = _decode_png_first_channel(b)
-    if a is None:
-        a = read_mask_array(path)
-        if a.ndim == 3: a = a[..., 0]
-    return a != 255 if kind == 'dolos' else a != 0
+    return read_mask(path, kind) if a is None else mask_fake(a, kind, path, 'PNG')
 
 # %% ../nbs/03f_evaluate.ipynb #f6804163
 def load_pair(x:tuple)->tuple[np.ndarray, np.ndarray]:
@@ -236,7 +238,7 @@ def evaluate_pairs(pairs:list,                 # (stem, map, mask[, kind]) of th
     "Score paired maps and masks (and reals): the flat results dictionary (scores in percent) and the meter (per-image rows)."
     device = default_device(device)
     meter = evaluate_localisation(pairs, LocalisationMeter(tau=tau, extended=extended, device=device), bs, workers)
-    res = dict(pred=str(pred) if pred else None, reals=str(reals) if reals else None, device=str(device), **meter.summary())
+    res = dict(pred=name_text(pred) if pred else None, reals=name_text(reals) if reals else None, device=str(device), **meter.summary())
     if valid_pairs is not None:
         if not extended: raise DataError('choosing τ on validation data needs the extended metrics')
         vm = evaluate_localisation(valid_pairs, LocalisationMeter(tau=tau, device=device), bs, workers)
@@ -260,7 +262,7 @@ def evaluate_pairs(pairs:list,                 # (stem, map, mask[, kind]) of th
 
 # %% ../nbs/03f_evaluate.ipynb #0b95e24f
 def evaluate_folders(pred:str|Path,              # dolos_predict folder of the fake test images
-                     masks:str|Path,             # their DOLOS masks <stem>.png
+                     masks:str|Path,             # their masks <stem>.png (convention: `mask_kind`)
                      reals:str|Path|None=None,   # dolos_predict folder of the real test images
                      tau:float=0.5,              # fixed threshold (strict >)
                      valid_pred:str|Path|None=None,  # optional: dolos_predict folder of fake *validation* images
@@ -268,12 +270,13 @@ def evaluate_folders(pred:str|Path,              # dolos_predict folder of the f
                      bs:int=64, workers:int|None=None, device=None,
                      extended:bool=True,         # pixel AUC, oracle and validation τ (one sort per image)
                      per_image:str|Path|None=None, # write per-image scores (fractions) to this CSV
+                     mask_kind:str='dolos',      # convention of the mask files (also of `valid_masks`), a key of `dolos.core.MASK_KINDS`
                     )->dict:
     "Score a prediction folder against a mask folder (and reals): the flat results dictionary, scores in percent."
     if (valid_pred is None) != (valid_masks is None): raise DataError('--valid-pred and --valid-masks go together')
-    vp = None if valid_pred is None else pair_maps_masks(valid_pred, valid_masks)
-    res, meter = evaluate_pairs(pair_maps_masks(pred, masks), pred, reals, tau, vp, bs, workers, device, extended)
-    res = dict(pred=res.pop('pred'), masks=str(masks), **res)
+    vp = None if valid_pred is None else pair_maps_masks(valid_pred, valid_masks, mask_kind)
+    res, meter = evaluate_pairs(pair_maps_masks(pred, masks, mask_kind), pred, reals, tau, vp, bs, workers, device, extended)
+    res = dict(pred=res.pop('pred'), masks=name_text(masks), mask_kind=mask_kind, **res)
     if per_image is not None:
         with atomic_write(per_image, 'w') as f: meter.per_image().to_csv(f, index=False)
     return res
@@ -306,27 +309,34 @@ def write_example_predictions(root:str|Path, # folder to create `pred/`, `masks/
 # %% ../nbs/03f_evaluate.ipynb #a438d786
 def dolos_evaluate_cli(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
                       )->int:
-    "Console script `dolos_evaluate`."
-    ap = argparse.ArgumentParser(prog='dolos_evaluate', description='Score dolos_predict maps (and scores) against DOLOS masks.')
+    "Console script `dolos_evaluate`: every parameter is checked before any file is read."
+    ap = argparse.ArgumentParser(prog='dolos_evaluate', description='Score dolos_predict maps (and scores) against masks.')
     ap.add_argument('--pred', required=True, help='dolos_predict output folder of the fake test images')
-    ap.add_argument('--masks', required=True, help='folder of their DOLOS masks <stem>.png (255 = real, 0 = fake)')
+    ap.add_argument('--masks', required=True, help='folder of their masks <stem>.png (DOLOS: 255 = real, 0 = fake; see --mask-kind)')
+    ap.add_argument('--mask-kind', default='dolos', choices=list(MASK_KINDS),
+                    help='convention of the mask files: ' + '; '.join(f'{k}: {v}' for k, v in MASK_KINDS.items()) + ' (default: dolos)')
     ap.add_argument('--reals', help='dolos_predict output folder of the real test images (AP, image AUC, false-positive area)')
     ap.add_argument('--tau', type=float, default=0.5, help='threshold, strict: fake when map > tau (default 0.5)')
     ap.add_argument('--valid-pred', help='dolos_predict folder of fake validation images: choose tau there')
     ap.add_argument('--valid-masks', help='masks of the validation images')
-    ap.add_argument('--bs', type=int, default=64, help='images per batch')
+    ap.add_argument('--bs', type=int, default=64, help='images per batch (>= 1)')
     ap.add_argument('--workers', type=int, help='reading threads (default: usable cores + 1, at most 8; 0 = read in the main thread)')
     ap.add_argument('--device', help='cpu, cuda, ... (default: dolos.core.default_device)')
     ap.add_argument('--no-extended', action='store_true', help='skip pixel AUC, oracle and validation tau (faster on CPU)')
     ap.add_argument('--out', help='JSON file to write (default PRED/metrics.json)')
     a = ap.parse_args(argv)
     try:
-        if not 0 <= a.tau <= 1: raise DataError(f'--tau {a.tau} is outside [0, 1]')
-        res = evaluate_folders(a.pred, a.masks, a.reals, a.tau, a.valid_pred, a.valid_masks, a.bs, a.workers, a.device,
-                               extended=not a.no_extended, per_image=Path(a.pred)/'metrics_per_image.csv')
+        check_number('--tau', a.tau, 0, 1); check_number('--bs', a.bs, 1, integer=True); check_number('--workers', a.workers, 0, 64, integer=True)
+        device = check_device(a.device)
+        for name, d in (('--pred', a.pred), ('--masks', a.masks), ('--reals', a.reals), ('--valid-pred', a.valid_pred), ('--valid-masks', a.valid_masks)):
+            if d is not None and (what := describe_path(d)) != 'a directory': raise DataError(f'{name} {name_text(d)}: must be a folder, but this is {what}')
+        out = check_writable_file(a.out or Path(a.pred)/'metrics.json')
+        per_image = check_writable_file(Path(a.pred)/'metrics_per_image.csv', '--pred (metrics_per_image.csv)')
+        res = evaluate_folders(a.pred, a.masks, a.reals, a.tau, a.valid_pred, a.valid_masks, a.bs, a.workers, device,
+                               extended=not a.no_extended, per_image=per_image, mask_kind=a.mask_kind)
     except DataError as e:
-        print(f'dolos_evaluate: error: {e}', file=sys.stderr); return 2
+        print(name_text(f'dolos_evaluate: error: {e}'), file=sys.stderr); return 2
     text = json.dumps(res, indent=1)
-    with atomic_write(a.out or Path(a.pred)/'metrics.json', 'w') as f: f.write(text + '\n')
+    with atomic_write(out, 'w') as f: f.write(text + '\n')
     print(text)
     return 0

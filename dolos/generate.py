@@ -4,7 +4,7 @@
 
 # %% ../nbs/02i_generate.ipynb #0511cdfb
 from __future__ import annotations
-import argparse, ast, json, os, shutil, sys, time
+import argparse, ast, contextlib, inspect, json, os, shutil, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -12,13 +12,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .core import DataError, atomic_write, data_root, default_device, item_seed, list_images, load_image, load_mask, save_image, save_mask
-from .generators.core import Generator, build_generator, check_seeds
+from .core import (DataError, atomic_write, data_root, default_device, item_seed, list_images, load_image, load_mask, save_image, save_mask,
+                        check_device, check_number, check_writable_dir, name_text, require_dir, MASK_KINDS)
+from .generators.core import GENERATORS, Generator, build_generator, check_seeds, list_generators
 
 # %% auto #0
-__all__ = ['MANIFEST', 'FORMAT_VERSION', 'Job', 'plan_synthesis', 'plan_inpainting', 'run_manifest', 'check_manifest',
-           'output_paths', 'remove_stale_tmp', 'job_mask', 'process_state', 'GenerationReport', 'generate',
-           'parse_counts', 'parse_args', 'run_generation', 'dolos_generate_cli']
+__all__ = ['MANIFEST', 'FORMAT_VERSION', 'MAX_BATCH', 'MAX_COUNT', 'MAX_THREADS', 'MAX_WORKERS', 'Job', 'plan_synthesis',
+           'plan_inpainting', 'run_manifest', 'check_manifest', 'generator_class', 'output_paths', 'remove_stale_tmp',
+           'job_mask', 'launch_world', 'process_state', 'fixed_threads', 'GenerationReport', 'generate', 'parse_counts',
+           'parse_args', 'run_generation', 'dolos_generate_cli']
 
 # %% ../nbs/02i_generate.ipynb #668bb105
 @dataclass(frozen=True)
@@ -71,12 +73,12 @@ def plan_inpainting(image_dirs:dict,           # {split: folder of source images
 MANIFEST = 'generation.json'
 FORMAT_VERSION = 1
 
-def run_manifest(gen:Generator, jobs:list[Job], seed:int, batch_size:int, masks:dict)->dict:
+def run_manifest(gen:Generator, jobs:list[Job], seed:int, batch_size:int, masks:dict, threads:int=1)->dict:
     "What identifies a generation run (compared field by field on resume)."
     counts = {}
     for j in jobs: counts[j.split] = counts.get(j.split, 0) + 1
     return {'format': FORMAT_VERSION, 'generator': gen.config(), 'kind': gen.kind, 'seed': seed,
-            'batch_size': batch_size, 'masks': masks, 'counts': counts,
+            'batch_size': batch_size, 'threads': threads, 'masks': masks, 'counts': counts,
             'first': jobs[0].name if jobs else None, 'last': jobs[-1].name if jobs else None}
 
 def check_manifest(out:Path, want:dict, overwrite:bool=False)->bool:
@@ -86,6 +88,8 @@ def check_manifest(out:Path, want:dict, overwrite:bool=False)->bool:
         try: have = json.loads(path.read_text())
         except (OSError, ValueError) as e: raise DataError(f'{path}: unreadable manifest ({e}); remove it only if the folder holds no finished work')
         if have == want: return True
+        # a manifest from before `threads` was recorded (the thread count was then torch's default): the same run
+        if 'threads' not in have and have == {k: v for k, v in want.items() if k != 'threads'}: return True
         diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
         if not overwrite:
             raise DataError(f'{path}: this folder holds a run with other settings (differing: {diff}; '
@@ -96,6 +100,24 @@ def check_manifest(out:Path, want:dict, overwrite:bool=False)->bool:
         path.unlink()
     with atomic_write(path, 'w') as f: f.write(json.dumps(want, indent=1, sort_keys=True))
     return False
+
+# %% ../nbs/02i_generate.ipynb #8cb35eb9
+MAX_BATCH, MAX_COUNT, MAX_THREADS, MAX_WORKERS = 4096, 10**7, 1024, 256
+
+# %% ../nbs/02i_generate.ipynb #efbfaaa2
+def generator_class(name:str,             # registry name
+                    gen_args:dict|None=None, # constructor arguments to be passed
+                   )->type:
+    "The registered generator class `name`, after checking `gen_args` against its constructor (nothing is built)."
+    if name not in GENERATORS: list_generators()              # import the generator modules once
+    if name not in GENERATORS: build_generator(name)          # raises the DataError listing the valid names
+    cls = GENERATORS[name]
+    sig = inspect.signature(cls.__init__)
+    accepted = [p for p in sig.parameters if p != 'self']
+    if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        bad = [k for k in (gen_args or {}) if k not in accepted]
+        if bad: raise DataError(f'--arg: {name} has no argument(s) {bad}; accepted: {accepted}')
+    return cls
 
 # %% ../nbs/02i_generate.ipynb #29790172
 def output_paths(job:Job, out:str|Path, kind:str)->tuple[Path, Path|None]:
@@ -116,10 +138,11 @@ def job_mask(job:Job,                     # the job
              size:tuple,                  # (H, W) of the source image
              annotations:str|Path|None,   # CelebAMask-HQ-style annotation root (when sampling)
              mask_seed:int=0,             # seed of the mask sampler
+             mask_kind:str='dolos',       # convention of the job's mask file (`dolos.core.MASK_KINDS`)
             )->torch.Tensor:
     "The job's mask, float `(H, W)`, 1 = fake."
     if job.mask is not None:
-        m = load_mask(job.mask)
+        m = load_mask(job.mask, mask_kind)
         if tuple(m.shape) != tuple(size): raise DataError(f'{job.mask}: mask is {tuple(m.shape)}, its source image {job.source} is {tuple(size)}')
         return m
     if annotations is None: raise DataError(f'{job.source}: no mask file and no annotation root to sample a mask from')
@@ -127,12 +150,45 @@ def job_mask(job:Job,                     # the job
     if size[0] != size[1]: raise DataError(f'{job.source}: sampled masks need square images, got {tuple(size)}')
     return sample_mask(annotations, job.name, seed=mask_seed, size=size[0]).mask.float()
 
+# %% ../nbs/02i_generate.ipynb #dd13312f
+_WORLD_VARS = (('WORLD_SIZE', 'RANK'), ('PMI_SIZE', 'PMI_RANK'), ('OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_RANK'),
+               ('MV2_COMM_WORLD_SIZE', 'MV2_COMM_WORLD_RANK'))
+_HOW = ('start N processes with `accelerate launch --multi_gpu --num_processes N $(which dolos_generate) ...` '
+        'or `torchrun --nproc_per_node N $(which dolos_generate) ...` (add --device cpu for CPU processes)')
+
+def launch_world(env:dict|None=None, # the environment (`os.environ` if None)
+                )->tuple[int, int]:
+    "`(rank, world size)` the launcher asked for; `DataError` when it asked for more processes than it started, or the variables disagree."
+    env = os.environ if env is None else env
+    for wv, rv in _WORLD_VARS:
+        if wv not in env: continue
+        try: n = int(env[wv])
+        except ValueError: raise DataError(f'${wv} = {env[wv]!r}: the world size must be a positive integer')
+        if n < 1: raise DataError(f'${wv} = {n}: the world size must be a positive integer')
+        if rv not in env: raise DataError(f'${wv} = {n} but ${rv} is not set: the launcher gave no rank to this process; {_HOW}')
+        try: r = int(env[rv])
+        except ValueError: raise DataError(f'${rv} = {env[rv]!r}: the rank must be an integer in [0, {n - 1}]')
+        if not 0 <= r < n: raise DataError(f'${rv} = {r} with ${wv} = {n}: the rank must be in [0, {n - 1}]')
+        return r, n
+    if 'ACCELERATE_USE_CPU' in env and 'MASTER_ADDR' in env:
+        raise DataError('`accelerate launch` was asked for more than one process (--num_processes or --num_machines > 1) '
+                        'but started this one alone ($MASTER_ADDR set, no $WORLD_SIZE): with --cpu, or without --multi_gpu on a '
+                        f'machine with fewer than two GPUs, accelerate runs a single process. To share the work, {_HOW}; '
+                        'to run as one process, launch without --num_processes (or unset MASTER_ADDR)')
+    stray = [f'${k}' for k in ('RANK', 'LOCAL_RANK') if k in env]
+    if stray: raise DataError(f'{", ".join(stray)} set but no $WORLD_SIZE: an incomplete launch environment; {_HOW}')
+    return 0, 1
+
 # %% ../nbs/02i_generate.ipynb #54f57d02
 def process_state(device=None):
-    "accelerate's `PartialState` for a run on `device` (`dolos.core.default_device` rules when None)."
+    "accelerate's `PartialState` for a run on `device` (`dolos.core.default_device` rules when None), checked against the launch."
     from accelerate import PartialState
+    rank, world = launch_world()
     dev = default_device(device)
     state = PartialState(cpu=dev.type == 'cpu')
+    if (state.process_index, state.num_processes) != (rank, world):
+        raise DataError(f'the launcher asked for process {rank} of {world}, accelerate set up process {state.process_index} '
+                        f'of {state.num_processes}; {_HOW}')
     if dev.type == 'cuda' and state.num_processes == 1 and dev.index is not None: return _Single(state, dev)
     return state
 
@@ -140,6 +196,16 @@ class _Single:
     "A one-process state on an explicitly chosen device (e.g. cuda:1)."
     def __init__(self, state, dev): self._s, self.device = state, dev
     def __getattr__(self, k): return getattr(self._s, k)
+
+# %% ../nbs/02i_generate.ipynb #3d4dc450
+@contextlib.contextmanager
+def fixed_threads(n:int, # torch intra-op threads for the block
+                 ):
+    "Run the block with `n` torch intra-op threads (this thread's OpenMP/MKL/oneDNN count; restored after)."
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
 
 # %% ../nbs/02i_generate.ipynb #a85696b0
 @dataclass
@@ -157,12 +223,12 @@ class GenerationReport:
                 f'{self.seconds:.1f} s, {self.images_per_second():.2f} img/s' + (' (stopped early)' if self.stopped_early else ''))
 
 # %% ../nbs/02i_generate.ipynb #5e3c2f5c
-def _load_batch(batch, annotations, mask_seed, kind, pool):
+def _load_batch(batch, annotations, mask_seed, kind, pool, mask_kind='dolos'):
     if kind == 'synthesis': return None, None
     imgs = list(pool.map(lambda j: load_image(j.source), batch))
     for j, im in zip(batch, imgs):
         if im.shape != imgs[0].shape: raise DataError(f'{j.source}: size {tuple(im.shape[1:])} differs from {tuple(imgs[0].shape[1:])} ({batch[0].source}); resize the sources first')
-    masks = [job_mask(j, tuple(im.shape[1:]), annotations, mask_seed) for j, im in zip(batch, imgs)]
+    masks = [job_mask(j, tuple(im.shape[1:]), annotations, mask_seed, mask_kind) for j, im in zip(batch, imgs)]
     return torch.stack(imgs), torch.stack(masks)[:, None]
 
 def _progress(total, enabled):
@@ -184,19 +250,27 @@ def generate(gen:Generator,                    # an inpainting or synthesis gene
              max_batches:int|None=None,        # stop this process after so many computed batches
              progress:bool=True,               # progress bar on the main process
              log=print,                        # message sink of the main process (None: silent)
+             threads:int=1,                    # torch threads of each process's forward passes (recorded: the bytes depend on it)
+             workers:int=4,                    # I/O threads per process (loading and writing files)
+             mask_kind:str='dolos',            # convention of the jobs' mask files (`--masks-from`), a key of `dolos.core.MASK_KINDS`
             )->GenerationReport:
-    "Run the plan into `out` (resumable, sharded under `accelerate launch`)."
-    state = process_state(gen.device)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1: raise DataError(f'batch_size = {batch_size!r}: expected a positive integer')
+    "Run the plan into `out` (resumable, sharded under `accelerate launch` / `torchrun`)."
+    check_number('--batch-size', batch_size, 1, MAX_BATCH, integer=True, optional=False)
+    check_number('--threads', threads, 1, MAX_THREADS, integer=True, optional=False)
+    check_number('--workers', workers, 1, MAX_WORKERS, integer=True, optional=False)
+    if max_batches is not None: check_number('--max-batches', max_batches, 1, 10**9, integer=True, optional=False)
+    if mask_kind not in MASK_KINDS: raise DataError(f'--mask-kind {mask_kind!r}: unknown; valid: {", ".join(MASK_KINDS)}')
     if not jobs: raise DataError(f'{out}: empty plan (no source images / zero counts)')
     check_seeds([j.seed for j in jobs], len(jobs))
     if gen.kind == 'inpainting' and any(j.source is None for j in jobs): raise DataError('inpainting needs source images (use plan_inpainting)')
     names = [(j.split, j.name) for j in jobs]
     if len(set(names)) != len(names): raise DataError(f'{out}: two jobs share a split and name')
-    out = Path(out)
+    out = check_writable_dir(out, '--out')
+    state = process_state(gen.device)
     masks = {'from': str(Path(jobs[0].mask).parents[2]) if jobs[0].mask else ('annotations' if gen.kind == 'inpainting' else None),
              'mask_seed': mask_seed if (gen.kind == 'inpainting' and not jobs[0].mask) else None}
-    want = run_manifest(gen, jobs, seed, batch_size, masks)
+    if mask_kind != 'dolos' and jobs[0].mask: masks['kind'] = mask_kind   # recorded only when stated: older manifests still resume
+    want = run_manifest(gen, jobs, seed, batch_size, masks, threads)
     if state.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         resumed = check_manifest(out, want, overwrite)
@@ -209,7 +283,7 @@ def generate(gen:Generator,                    # an inpainting or synthesis gene
     bar = _progress(len(mine), progress and state.is_main_process)
     it = iter(bar) if bar is not None else None
     t0, computed = time.time(), 0
-    with ThreadPoolExecutor(4) as pool, open(out/'generation.log', 'a') as logf:
+    with fixed_threads(threads), ThreadPoolExecutor(workers) as pool, open(out/'generation.log', 'a') as logf:
         for batch in mine:
             if it is not None: next(it, None)
             paths = [output_paths(j, out, gen.kind) for j in batch]
@@ -217,7 +291,7 @@ def generate(gen:Generator,                    # an inpainting or synthesis gene
             if not todo: rep.skipped += len(batch); continue
             if max_batches is not None and computed >= max_batches: rep.stopped_early = True; break
             tb = time.time()
-            images, masks_ = _load_batch(batch, annotations, mask_seed, gen.kind, pool)
+            images, masks_ = _load_batch(batch, annotations, mask_seed, gen.kind, pool, mask_kind)
             seeds = [j.seed for j in batch]
             res = gen(images, masks_, seeds) if gen.kind == 'inpainting' else gen(len(batch), seeds)
             res = res.float().cpu()
@@ -228,7 +302,8 @@ def generate(gen:Generator,                    # an inpainting or synthesis gene
             list(pool.map(write, todo))
             rep.written += len(todo); rep.skipped += len(batch) - len(todo); computed += 1
             dt = time.time() - tb
-            logf.write(json.dumps({'time': round(time.time(), 3), 'rank': state.process_index, 'batch': len(batch),
+            logf.write(json.dumps({'time': round(time.time(), 3), 'rank': state.process_index, 'world': state.num_processes,
+                                   'threads': torch.get_num_threads(), 'first': batch[0].name, 'batch': len(batch),
                                    'written': len(todo), 'seconds': round(dt, 3), 'images_per_s': round(len(batch) / dt, 3)}) + '\n'); logf.flush()
     if it is not None:
         for _ in it: pass
@@ -272,28 +347,54 @@ def run_generation(generator:str,              # registry name of the generator
                    mask_seed:int=0, seed:int=0, batch_size:int=8, device=None,
                    gen_args:dict|None=None,    # constructor arguments of the generator
                    overwrite:bool=False, max_batches:int|None=None, progress:bool=True, log=print,
+                   threads:int=1,              # torch threads per process (see `generate`)
+                   workers:int=4,              # I/O threads per process
+                   mask_kind:str='dolos',      # convention of the `masks_from` mask files (`dolos.core.MASK_KINDS`)
                   )->GenerationReport:
-    "Build the generator, plan the run from the DOLOS layout and run it (what `dolos_generate` does)."
+    "Check every parameter, build the generator, plan the run from the DOLOS layout and run it (what `dolos_generate` does)."
+    # every check first: nothing is built, read or written before all parameters are known to be usable
+    for v, n in ((batch_size, '--batch-size'), (threads, '--threads'), (workers, '--workers')):
+        check_number(n, v, 1, {'--batch-size': MAX_BATCH, '--threads': MAX_THREADS, '--workers': MAX_WORKERS}[n], integer=True, optional=False)
+    check_number('--seed', seed, 0, 2**63 - 1, integer=True, optional=False); check_number('--mask-seed', mask_seed, 0, 2**63 - 1, integer=True, optional=False)
+    if max_batches is not None: check_number('--max-batches', max_batches, 1, 10**9, integer=True, optional=False)
+    splits = tuple(splits)
+    if not splits or any(s not in ('train', 'valid', 'test') for s in splits) or len(set(splits)) != len(splits):
+        raise DataError(f'--splits {",".join(splits)!r}: expected distinct splits among train, valid, test, e.g. train,valid,test')
+    for s, n in (counts or {}).items():
+        if s not in splits: raise DataError(f'--count {s}={n}: split {s!r} is not among --splits {",".join(splits)}')
+        check_number(f'--count {s}', n, 0, MAX_COUNT, integer=True, optional=False)
+    for v, n in ((source, '--source'), (folder, '--folder')):
+        if v is not None and (not isinstance(v, str) or v in ('', '.', '..') or '/' in v or '\\' in v):
+            raise DataError(f'{n} {v!r}: expected a plain folder name (no path separators)')
+    cls = generator_class(generator, gen_args)
+    dev = check_device(device)
     root = data_root(root)
-    state = process_state(device)
-    gen = build_generator(generator, device=state.device, **(gen_args or {}))
-    out = Path(out) if out is not None else root/source/'fake'/(folder or gen.name)
-    if gen.kind == 'synthesis':
-        if not counts: raise DataError(f'{generator}: a synthesis run needs counts, e.g. --count train=200,valid=40,test=60')
-        jobs = plan_synthesis({s: counts[s] for s in splits if s in counts}, seed)
+    if root.exists(): require_dir(root, 'data root folder (--root)')
+    if cls.kind == 'synthesis':
+        if not counts: raise DataError(f'--count: {generator} samples from noise, so it needs counts, e.g. --count train=200,valid=40,test=60')
+        if masks_from is not None or annotations is not None: raise DataError(f'--masks-from / --annotations: {generator} samples from noise and uses no masks')
     else:
+        require_dir(root, 'data root (--root; DOLOS layout <root>/<source>/real/<split>)')
         dirs = {s: root/source/'real'/s for s in splits}
-        for s, d in dirs.items():
-            if not d.is_dir(): raise DataError(f'{d}: source folder of split {s!r} not found (expected the DOLOS layout <root>/<source>/real/<split>)')
-        jobs = plan_inpainting(dirs, seed, counts, masks_from)
-        if masks_from is None and annotations is None: annotations = root/source/'annotations'
-    return generate(gen, jobs, out, batch_size, annotations, mask_seed, seed, overwrite, max_batches, progress, log)
+        for s, d in dirs.items(): require_dir(d, f'source folder of split {s!r} (--source; DOLOS layout <root>/<source>/real/<split>)')
+        if masks_from is not None:
+            for s in splits: require_dir(Path(masks_from)/'masks'/s, f'masks of split {s!r} (--masks-from; <set>/masks/<split>/<name>.png)')
+        else: annotations = require_dir(annotations if annotations is not None else root/source/'annotations',
+                                        'CelebAMask-HQ-style part annotations (--annotations; or pass --masks-from)')
+    out = check_writable_dir(Path(out) if out is not None else root/source/'fake'/(folder or generator), '--out')
+    if cls.kind == 'synthesis': jobs = plan_synthesis({s: counts[s] for s in splits if s in counts}, seed)
+    else: jobs = plan_inpainting(dirs, seed, counts, masks_from)
+    state = process_state(dev)
+    try: gen = build_generator(generator, device=state.device, **(gen_args or {}))
+    except DataError: raise
+    except (TypeError, ValueError) as e: raise DataError(f'--arg: {generator}({", ".join(f"{k}={v!r}" for k, v in (gen_args or {}).items())}): {e}')
+    return generate(gen, jobs, out, batch_size, annotations, mask_seed, seed, overwrite, max_batches, progress, log, threads, workers, mask_kind)
 
 # %% ../nbs/02i_generate.ipynb #892b0b0e
 def dolos_generate_cli(argv:list|None=None):
-    "Command line `dolos_generate` (see `run_generation`)."
+    "Command line `dolos_generate` (see `run_generation`); a bad parameter exits with `dolos_generate: error: ...` on stderr."
     ap = argparse.ArgumentParser(prog='dolos_generate', description='Generate a fake set in the DOLOS layout '
-        '(resumable; deterministic; shards over processes under `accelerate launch`).')
+        '(resumable; deterministic; shards over processes under `accelerate launch --multi_gpu` or `torchrun`).')
     ap.add_argument('generator', help="registry name, e.g. p2, repaint-p2, ldm, lama, pluralistic, harmonic; or 'toy' to make every toy-world fake set")
     ap.add_argument('--root', default=None, help='data root (default: $DOLOS_DATA, else <project>/data)')
     ap.add_argument('--source', default='celebahq', help='source folder under the root (celebahq, ffhq)')
@@ -303,10 +404,14 @@ def dolos_generate_cli(argv:list|None=None):
     ap.add_argument('--count', default=None, help='images per split, e.g. train=200,valid=40,test=60')
     ap.add_argument('--masks-from', default=None, help='reuse the masks of this fake set (its masks/<split>/<name>.png)')
     ap.add_argument('--annotations', default=None, help='CelebAMask-HQ-style annotation root (default <root>/<source>/annotations)')
+    ap.add_argument('--mask-kind', default='dolos', choices=list(MASK_KINDS), help='convention of the --masks-from mask files: '
+                    + '; '.join(f'{k}: {v}' for k, v in MASK_KINDS.items()) + ' (default: dolos)')
     ap.add_argument('--mask-seed', type=int, default=0)
     ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--batch-size', type=int, default=8)
-    ap.add_argument('--device', default=None)
+    ap.add_argument('--batch-size', type=int, default=None, help=f'images per generator call, 1..{MAX_BATCH} (default 8; toy: 32)')
+    ap.add_argument('--threads', type=int, default=1, help=f'torch threads per process, 1..{MAX_THREADS} (default 1; the files depend on it, not on the number of processes)')
+    ap.add_argument('--workers', type=int, default=4, help=f'I/O threads per process, 1..{MAX_WORKERS}')
+    ap.add_argument('--device', default=None, help='cpu, cuda, cuda:<i> or mps (default: $DOLOS_DEVICE, else the best available)')
     ap.add_argument('--arg', action='append', default=[], metavar='KEY=VALUE', help='generator constructor argument (repeatable)')
     ap.add_argument('--max-batches', type=int, default=None, help='stop each process after N batches (resume later)')
     ap.add_argument('--overwrite', action='store_true', help='replace a run with other settings in the output folder')
@@ -315,12 +420,19 @@ def dolos_generate_cli(argv:list|None=None):
     try:
         if a.generator == 'toy':
             from dolos.toyfakes import build_toy_fakes
-            build_toy_fakes(a.root, batch_size=a.batch_size, device=a.device, log=None if a.quiet else print)
+            unused = [f'--{k.replace("_", "-")}' for k in ('source', 'out', 'folder', 'splits', 'count', 'masks_from', 'mask_kind', 'annotations', 'mask_seed',
+                                                            'seed', 'threads', 'workers', 'arg', 'max_batches', 'overwrite')
+                      if getattr(a, k) != ap.get_default(k)]
+            if unused: raise DataError(f'{", ".join(unused)}: not used by `dolos_generate toy` (it takes --root, --batch-size, --device, --quiet)')
+            kw = {} if a.batch_size is None else {'batch_size': check_number('--batch-size', a.batch_size, 1, MAX_BATCH, integer=True, optional=False)}
+            check_device(a.device); launch_world()
+            build_toy_fakes(a.root, device=a.device, log=None if a.quiet else print, **kw)
             return
-        run_generation(a.generator, a.root, a.source, a.out, a.folder, tuple(s for s in a.splits.split(',') if s),
-                       parse_counts(a.count), a.masks_from, a.annotations, a.mask_seed, a.seed, a.batch_size, a.device,
-                       parse_args(a.arg), a.overwrite, a.max_batches, not a.quiet, None if a.quiet else print)
-    except DataError as e: sys.exit(f'dolos_generate: error: {e}')
+        run_generation(a.generator, a.root, a.source, a.out, a.folder, tuple(a.splits.split(',')),
+                       parse_counts(a.count), a.masks_from, a.annotations, a.mask_seed, a.seed,
+                       8 if a.batch_size is None else a.batch_size, a.device, parse_args(a.arg), a.overwrite, a.max_batches,
+                       not a.quiet, None if a.quiet else print, a.threads, a.workers, a.mask_kind)
+    except (DataError, OSError) as e: sys.exit(f'dolos_generate: error: {e}')
     finally:
         try:
             import torch.distributed as dist

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03e_metrics.ipynb #f9d2db54
 from __future__ import annotations
-import functools, math
+import functools, math, random
 from pathlib import Path
 
 import numpy as np
@@ -355,22 +355,31 @@ class RealAreaMeter:
                     real_any_fake=round(100 * float((df.pred_area > 0).mean()), 4) if len(df) else None)
 
 # %% ../nbs/03e_metrics.ipynb #1196efe1
-def detection_ap(real_scores,         # detection scores of real images (label 0)
-                 fake_scores,         # detection scores of fake images (label 1)
-                 n_repeats:int=5,     # balanced subsamples
-                 seed:int=1337,       # seed of the numpy Generator
+def detection_ap(real_scores,           # detection scores of real images (label 0)
+                 fake_scores,           # detection scores of fake images (label 1)
+                 n_repeats:int=5,       # balanced subsamples
+                 seed:int=1337,         # seed of the subsampling generator (fresh in every call)
+                 draw:str='python',     # 'python': `random.Random(seed).sample`, the original's draw; 'numpy': `default_rng(seed).choice`
                 )->dict:
-    "Balanced-subsample AP as the original: `ap` (mean, percent), `ap_2std` (2·std, percent), `aps`, `n`."
+    "Balanced-subsample AP as the original: `ap` (mean, percent), `ap_2std` (2·std, percent), `aps`, `n`, `seed`, `draw`."
     r = np.asarray(real_scores, np.float64).ravel(); f = np.asarray(fake_scores, np.float64).ravel()
     if len(r) == 0 or len(f) == 0: raise DataError(f'detection AP needs real and fake scores (got {len(r)} real, {len(f)} fake)')
     if not (np.isfinite(r).all() and np.isfinite(f).all()): raise DataError('detection scores contain NaN or inf')
-    n = min(len(r), len(f)); rng = np.random.default_rng(seed); aps = []
+    n = min(len(r), len(f))
+    if draw == 'python':
+        rng, pools = random.Random(seed), (r.tolist(), f.tolist())
+        def pick(side): return np.asarray(rng.sample(pools[side], n), np.float64)
+    elif draw == 'numpy':
+        g, pools = np.random.default_rng(seed), (r, f)
+        def pick(side): return pools[side][g.choice(len(pools[side]), n, replace=False)]
+    else: raise DataError(f"detection_ap: draw = {draw!r}; valid: 'python', 'numpy'")
+    y, aps = np.r_[np.zeros(n), np.ones(n)], []
     for _ in range(n_repeats):
-        rs = r[rng.choice(len(r), n, replace=False)]; fs = f[rng.choice(len(f), n, replace=False)]
-        aps.append(average_precision_score(np.r_[np.zeros(n), np.ones(n)], np.r_[rs, fs]))
+        rs = pick(0); fs = pick(1)                                 # real first, then fake: the original's call order
+        aps.append(100 * average_precision_score(y, np.r_[rs, fs]))
     aps = np.asarray(aps)
-    return dict(ap=round(100 * float(aps.mean()), 4), ap_2std=round(200 * float(aps.std()), 4),
-                aps=[round(100 * float(a), 4) for a in aps], n=n, seed=seed)
+    return dict(ap=round(float(aps.mean()), 4), ap_2std=round(2 * float(aps.std()), 4),
+                aps=[round(float(a), 4) for a in aps], n=n, seed=seed, draw=draw)
 
 def image_auc(real_scores, fake_scores)->float:
     "Image-level ROC AUC in percent, all images, fake = positive."

@@ -16,15 +16,16 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from fastprogress.fastprogress import progress_bar
 
-from .core import DataError, atomic_write, default_device, list_images, open_image, save_image, IMAGE_EXTENSIONS
+from .core import (DataError, atomic_write, default_device, list_images, open_image, save_image, IMAGE_EXTENSIONS,
+                        check_device, check_number, check_writable_dir, describe_path, name_text, require_file)
 from .data import (DATASETS, PREPROCESSING, PRESET_OF, RESAMPLE, ImageMaskDataset, Item, get_items,
                         normalize_images, resize_image)
-from .detectors.core import build_detector, checkpoint_meta, load_detector, save_detector
+from .detectors.core import INPUT_SIZES, build_detector, checkpoint_meta, load_detector, save_detector
 
 # %% auto #0
-__all__ = ['resolve_inputs', 'output_stems', 'detector_resample', 'detector_size', 'ImageFiles', 'collate_images', 'Prediction',
-           'predict_items', 'overlay', 'detector_fingerprint', 'PredictReport', 'predict_to_dir', 'training_settings',
-           'dolos_predict_cli']
+__all__ = ['OVERLAY_MAX_SIDE', 'resolve_inputs', 'output_stems', 'detector_resample', 'detector_size', 'ImageFiles',
+           'collate_images', 'Prediction', 'predict_items', 'overlay', 'detector_fingerprint', 'PredictReport',
+           'predict_to_dir', 'training_settings', 'dolos_predict_cli']
 
 # %% ../nbs/03h_predict.ipynb #09132016
 def resolve_inputs(inputs:Iterable[str|Path], # image files, folders, or catalog datasets `name:split`
@@ -45,20 +46,23 @@ def resolve_inputs(inputs:Iterable[str|Path], # image files, folders, or catalog
             if name not in DATASETS:
                 raise DataError(f'{inp}: no such file or folder, and {name!r} is not a catalog dataset (see `dolos_data list`)')
             for it in get_items(name, split, root=root): add(it.image)
+        elif (what := describe_path(p)) != 'missing':
+            raise DataError(f'{name_text(inp)}: expected an image file or a folder, but this is {what}')
         else:
-            raise DataError(f'{inp}: no such file or folder (a catalog dataset is written name:split, e.g. celebahq-repaint-p2:test)')
+            raise DataError(f'{name_text(inp)}: no such file or folder (a catalog dataset is written name:split, e.g. celebahq-repaint-p2:test)')
     return out
 
 # %% ../nbs/03h_predict.ipynb #673e03b0
 def output_stems(paths:Iterable[str|Path], # image files
                 )->dict[str, Path]:
-    "Map each output stem to its image; `DataError` naming both files when two images share a stem."
+    "Map each output stem (as `dolos.core.name_text` writes it) to its image; `DataError` naming both files when two images share one."
     stems = {}
     for p in map(Path, paths):
-        if p.stem in stems:
-            raise DataError(f'{stems[p.stem]} and {p}: both would be saved as maps/{p.stem}.npy; '
-                            'predict them into separate --out folders')
-        stems[p.stem] = p
+        key = name_text(p.stem)
+        if key in stems:
+            raise DataError(name_text(f'{stems[key]} and {p}: both would be saved as maps/{key}.npy; '
+                                      'predict them into separate --out folders'))
+        stems[key] = p
     return stems
 
 # %% ../nbs/03h_predict.ipynb #276a30df
@@ -153,18 +157,26 @@ def predict_items(detector:torch.nn.Module,     # a `dolos.detectors.Detector` (
     if errors is None and failed: raise DataError(f'{len(failed)} unreadable image(s):\n' + '\n'.join(m for _, m in failed))
 
 # %% ../nbs/03h_predict.ipynb #1f60bc47
+OVERLAY_MAX_SIDE = 2048  # dolos_predict writes overlays of larger images at this long side (the map is the model's resolution anyway)
+
 def overlay(image:Image.Image|np.ndarray, # the image, RGB PIL or uint8 (H, W, 3)
             fake_map:np.ndarray,          # map (h, w) in [0, 1], 1 = fake (clipped to [0, 1])
             alpha:float=0.5,              # opacity of the heatmap
             cmap:str='viridis',           # any matplotlib colormap name
+            band:int=1 << 18,             # pixels blended at a time: memory stays a few bytes per pixel of the image
            )->np.ndarray:
     "The heatmap of `fake_map` blended over `image`: uint8 `(H, W, 3)` at the image's size."
     import matplotlib
     img = np.asarray(image, dtype=np.uint8)
     H, W = img.shape[:2]
-    m = Image.fromarray(np.asarray(fake_map, np.float32), mode='F').resize((W, H), Image.BILINEAR)
-    heat = matplotlib.colormaps[cmap](np.clip(np.asarray(m), 0, 1))[..., :3] * 255
-    return np.clip((1 - alpha) * img + alpha * heat + 0.5, 0, 255).astype(np.uint8)
+    m = np.asarray(Image.fromarray(np.asarray(fake_map, np.float32), mode='F').resize((W, H), Image.BILINEAR))
+    cm = matplotlib.colormaps[cmap]
+    lut = (cm(np.arange(cm.N))[:, :3] * 255).astype(np.float32)   # the colormap's own table: cm(x) = lut[floor(x N)]
+    out, rows = np.empty_like(img), max(1, band // max(W, 1))
+    for r in range(0, H, rows):
+        idx = np.minimum((np.clip(m[r:r + rows], 0, 1) * cm.N).astype(np.intp), cm.N - 1)
+        out[r:r + rows] = np.clip((1 - alpha) * img[r:r + rows].astype(np.float32) + alpha * lut[idx] + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 # %% ../nbs/03h_predict.ipynb #6aa4e492
 def detector_fingerprint(detector:torch.nn.Module)->str:
@@ -189,10 +201,11 @@ class PredictReport:
 def _read_scores(path:Path)->dict[str, tuple[str, float]]:
     "Rows of an existing scores.csv keyed by stem: stem -> (path, score)."
     if not path.is_file(): return {}
-    with open(path, newline='') as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline='', encoding='utf-8') as f: rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e: raise DataError(f'{path}: not a dolos_predict scores.csv ({e})') from e
     if not rows or rows[0] != ['path', 'score']: raise DataError(f'{path}: not a dolos_predict scores.csv (header {rows[:1]})')
-    return {Path(p).stem: (p, float(s)) for p, s in rows[1:]}
+    return {name_text(Path(p).stem): (p, float(s)) for p, s in rows[1:]}
 
 def _write_csv(path:Path, header:list[str], rows:Iterable):
     with atomic_write(path, 'w') as f:
@@ -201,7 +214,7 @@ def _write_csv(path:Path, header:list[str], rows:Iterable):
 def _write_outputs(out:Path, stem:str, pred:Prediction, overlays:bool, alpha:float, cmap:str):
     with atomic_write(out/'maps'/f'{stem}.npy') as f: np.save(f, np.asarray(pred.map, np.float32))
     if overlays:   # zlib level 1: ~1.5x faster to write than PIL's default level 6, files ~12 % larger
-        ov = Image.fromarray(overlay(open_image(pred.path), pred.map, alpha, cmap))
+        ov = Image.fromarray(overlay(open_image(pred.path, max_side=OVERLAY_MAX_SIDE), pred.map, alpha, cmap))
         with atomic_write(out/'overlays'/f'{stem}.png') as f: ov.save(f, format='PNG', compress_level=1)
 
 # %% ../nbs/03h_predict.ipynb #eba0cf86
@@ -231,25 +244,25 @@ def predict_to_dir(detector:torch.nn.Module,   # a `dolos.detectors.Detector`
         if diff: raise DataError(f'{out}: holds predictions of another detector or preprocessing ({", ".join(diff)} differ); '
                                  'use another output folder or overwrite')
     for stem, (p, _) in done.items():
-        if stem in stems and Path(p) != stems[stem]:
-            raise DataError(f'{p} (in {out/"scores.csv"}) and {stems[stem]}: both would be saved as maps/{stem}.npy; '
-                            'predict them into separate output folders')
+        if stem in stems and p != name_text(stems[stem]):
+            raise DataError(name_text(f'{p} (in {out/"scores.csv"}) and {stems[stem]}: both would be saved as maps/{stem}.npy; '
+                                      'predict them into separate output folders'))
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out/'run.json', 'w') as f: json.dump(meta, f, indent=1)
     def complete(p):
-        return (p.stem in done and (out/'maps'/f'{p.stem}.npy').is_file()
+        return (name_text(p.stem) in done and (out/'maps'/f'{p.stem}.npy').is_file()
                 and (not overlays or (out/'overlays'/f'{p.stem}.png').is_file()))
     todo = [p for p in paths if not complete(p)]
     rep = PredictReport(out, reused=len(paths) - len(todo))
-    for p in todo: done.pop(p.stem, None)
+    for p in todo: done.pop(name_text(p.stem), None)
     def flush():
-        rows = [(str(p), repr(done[p.stem][1])) for p in paths if p.stem in done]
+        rows = [(name_text(p), repr(done[k][1])) for k, p in ((name_text(p.stem), p) for p in paths) if k in done]
         rows += [(p, repr(s)) for stem, (p, s) in done.items() if stem not in stems]
         _write_csv(out/'scores.csv', ['path', 'score'], rows)
     pending, last = collections.deque(), time.monotonic()
     def settle(fut, pred):
-        try: fut.result(); done[pred.path.stem] = (str(pred.path), pred.score); rep.predicted += 1
-        except Exception as e: rep.errors.append((pred.path, str(e) if isinstance(e, DataError) else f'{pred.path}: {type(e).__name__}: {e}'))
+        try: fut.result(); done[name_text(pred.path.stem)] = (name_text(pred.path), pred.score); rep.predicted += 1
+        except Exception as e: rep.errors.append((pred.path, name_text(e if isinstance(e, DataError) else f'{pred.path}: {type(e).__name__}: {e}')))
     failed = []
     try:
         writers = writers or min(8, os.cpu_count() or 1)
@@ -264,7 +277,7 @@ def predict_to_dir(detector:torch.nn.Module,   # a `dolos.detectors.Detector`
         order = {p: i for i, p in enumerate(paths)}
         rep.errors.sort(key=lambda e: order.get(e[0], len(order)))
         flush()
-        _write_csv(out/'errors.csv', ['path', 'error'], [(str(p), m.removeprefix(f'{p}: ')) for p, m in rep.errors])
+        _write_csv(out/'errors.csv', ['path', 'error'], [(name_text(p), name_text(m).removeprefix(f'{name_text(p)}: ')) for p, m in rep.errors])
     return rep
 
 # %% ../nbs/03h_predict.ipynb #cf5832c7
@@ -273,8 +286,11 @@ def training_settings(checkpoint:str|Path, # a checkpoint; its folder may hold d
     "`size` and `resample` of the run that wrote `checkpoint`: from its own metadata, else its folder's `config.json` (with `method`); {} when neither says."
     ck = Path(checkpoint)
     meta = checkpoint_meta(ck) if ck.is_file() else {}
+    def size_of(v, where):
+        try: return check_number('size', v, *INPUT_SIZES, integer=True, optional=False)
+        except DataError as e: raise DataError(f'{name_text(where)}: bad training size recorded ({e})') from None
     if meta.get('size'):
-        out = dict(size=int(meta['size']))
+        out = dict(size=size_of(meta['size'], ck))
         rs = meta.get('resample') or PREPROCESSING.get(meta.get('preprocessing'), {}).get('resample')
         if rs: out['resample'] = rs
         return out
@@ -283,7 +299,7 @@ def training_settings(checkpoint:str|Path, # a checkpoint; its folder may hold d
     try: cfg = json.loads(cf.read_text())
     except ValueError as e: raise DataError(f'{cf}: unreadable training config ({e})') from e
     if not isinstance(cfg, dict) or 'size' not in cfg: return {}
-    out = dict(size=int(cfg['size']), method=cfg.get('method'))
+    out = dict(size=size_of(cfg['size'], cf), method=cfg.get('method'))
     if cfg.get('preprocessing') in PREPROCESSING: out['resample'] = PREPROCESSING[cfg['preprocessing']]['resample']
     return out
 
@@ -293,37 +309,41 @@ def dolos_predict_cli(argv:list[str]|None=None, # arguments; `sys.argv[1:]` if N
     "Entry point of `dolos_predict`: returns the exit status (0 ok, 1 some inputs failed, 2 nothing could start)."
     ap = argparse.ArgumentParser(prog='dolos_predict', description='Score and localize fakes with a trained dolos detector.',
         epilog='Writes OUT/scores.csv (path,score), OUT/maps/<stem>.npy (float32, native resolution, 1 = fake), '
-               'OUT/overlays/<stem>.png (viridis heatmap over the image) and OUT/errors.csv. '
-               'Rerunning skips images whose outputs exist.')
+               f'OUT/overlays/<stem>.png (viridis heatmap over the image, at most {OVERLAY_MAX_SIDE} px on a side) and OUT/errors.csv. '
+               'Rerunning skips images whose outputs exist. File name bytes that are not UTF-8 are written as \\xNN in the CSV files.')
     ap.add_argument('inputs', nargs='+', metavar='INPUT', help='image file, folder of images, or catalog dataset name:split')
     ap.add_argument('--checkpoint', required=True, help='detector checkpoint (.safetensors) from dolos_train')
     ap.add_argument('--out', required=True, help='output folder (created; reused to resume)')
     ap.add_argument('--root', default=None, help='data root for catalog datasets (default: $DOLOS_DATA or data/)')
-    ap.add_argument('--size', type=int, default=None, help="model input side (default: the training size recorded in CKPT, else in the config.json beside it, else 299)")
-    ap.add_argument('--bs', type=int, default=32, help='batch size (default: 32)')
+    ap.add_argument('--size', type=int, default=None, help=f"model input side, {INPUT_SIZES[0]} to {INPUT_SIZES[1]} (default: the training size recorded in CKPT, else in the config.json beside it, else 299)")
+    ap.add_argument('--bs', type=int, default=32, help='batch size, >= 1 (default: 32)')
     ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: cuda > mps > cpu)')
-    ap.add_argument('--workers', type=int, default=None, help='image-loading processes (default: one per core but one, up to 16; none for a single batch)')
+    ap.add_argument('--workers', type=int, default=None, help='image-loading processes, >= 0 (default: one per core but one, up to 16; none for a single batch)')
     ap.add_argument('--no-overlays', action='store_true', help='do not write overlays/<stem>.png')
     ap.add_argument('--overwrite', action='store_true', help='recompute everything, also in a folder made by another detector')
     ap.add_argument('--quiet', action='store_true', help='no progress bar')
     a = ap.parse_args(argv)
     try:
+        check_number('--size', a.size, *INPUT_SIZES, integer=True); check_number('--bs', a.bs, 1, integer=True)
+        check_number('--workers', a.workers, 0, 64, integer=True)
+        device = check_device(a.device)
+        require_file(a.checkpoint, 'checkpoint (--checkpoint)')
         paths = resolve_inputs(a.inputs, a.root)
         if not paths: raise DataError(f'{" ".join(a.inputs)}: no images found')
         output_stems(paths)
-        if not Path(a.checkpoint).is_file(): raise DataError(f'{a.checkpoint}: checkpoint not found')
-        det = load_detector(a.checkpoint, device=a.device)
+        check_writable_dir(a.out)
+        det = load_detector(a.checkpoint, device=device)
         run = training_settings(a.checkpoint)
         if run.get('method') not in (None, det.config().get('method')): run = {}   # a config.json of something else
         size = a.size or run.get('size') or detector_size(det)
         if not (a.size or run.get('size') or det.config().get('size')):
-            print(f'dolos_predict: note: {a.checkpoint} records no input size (not in its metadata, no dolos_train config.json beside it); '
-                  f'using {size}, pass --size to change', file=sys.stderr)
+            print(name_text(f'dolos_predict: note: {a.checkpoint} records no input size (not in its metadata, no dolos_train config.json beside it); '
+                            f'using {size}, pass --size to change'), file=sys.stderr)
         rep = predict_to_dir(det, paths, a.out, overlays=not a.no_overlays, overwrite=a.overwrite, size=size,
-                             resample=run.get('resample'), batch_size=a.bs, device=a.device, num_workers=a.workers,
+                             resample=run.get('resample'), batch_size=a.bs, device=device, num_workers=a.workers,
                              progress=not a.quiet)
     except DataError as e:
-        print(f'dolos_predict: error: {e}', file=sys.stderr); return 2
-    for _, msg in rep.errors: print(f'dolos_predict: failed: {msg}', file=sys.stderr)
-    print(f'dolos_predict: {rep.predicted} predicted, {rep.reused} already done, {len(rep.errors)} failed -> {rep.out}')
+        print(name_text(f'dolos_predict: error: {e}'), file=sys.stderr); return 2
+    for _, msg in rep.errors: print(name_text(f'dolos_predict: failed: {msg}'), file=sys.stderr)
+    print(name_text(f'dolos_predict: {rep.predicted} predicted, {rep.reused} already done, {len(rep.errors)} failed -> {rep.out}'))
     return 1 if rep.errors else 0

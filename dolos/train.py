@@ -20,18 +20,19 @@ from fastai.torch_core import num_distrib, rank_distrib
 from fastai.distributed import DistributedTrainer
 from safetensors import safe_open, SafetensorError
 
-from .core import DataError, seed_everything, item_seed, default_device, atomic_write, save_safetensors
-from .data import get_items, make_dataloaders, DolosDataLoader, stream_indices, PREPROCESSING, PRESET_OF
-from .detectors.core import build_detector, detector_methods, save_detector, checkpoint_meta, Detector
+from .core import (DataError, seed_everything, item_seed, default_device, atomic_write, save_safetensors, check_number,
+                        check_writable_dir, name_text, require_file, MASK_KINDS)
+from .data import get_items, load_item_mask, make_dataloaders, DolosDataLoader, stream_indices, PREPROCESSING, PRESET_OF
+from .detectors.core import INPUT_SIZES, build_detector, detector_methods, save_detector, checkpoint_meta, Detector
 from .detectors.weights import load_pretrained
 
 # %% auto #0
-__all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PAPER', 'PROFILES', 'PRECISIONS', 'STATE_FORMAT', 'RESULT_FIELDS',
-           'setup_datasets', 'profile_hparams', 'TrainConfig', 'make_config', 'check_config', 'load_items',
-           'ShardedDataLoader', 'make_train_dls', 'adam', 'ItemMeanLoss', 'TrainLoop', 'ShardedTrainer', 'save_state',
-           'load_state', 'claim_run_folder', 'Checkpointer', 'write_history', 'TrainResult', 'resolve_precision',
-           'file_sha256', 'checkpoint_settings', 'check_ranks_agree', 'train', 'train_parser', 'end_distributed',
-           'dolos_train_cli']
+__all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PAPER', 'PAPER_DETECTOR_KW', 'PROFILES', 'PRECISIONS', 'STATE_FORMAT',
+           'RESULT_FIELDS', 'setup_datasets', 'profile_hparams', 'TrainConfig', 'make_config', 'check_config',
+           'load_items', 'ShardedDataLoader', 'make_train_dls', 'adam', 'ItemMeanLoss', 'TrainLoop', 'ShardedTrainer',
+           'save_state', 'load_state', 'claim_run_folder', 'Checkpointer', 'write_history', 'TrainResult',
+           'resolve_precision', 'file_sha256', 'checkpoint_settings', 'check_ranks_agree', 'train', 'train_parser',
+           'end_distributed', 'dolos_train_cli']
 
 # %% ../nbs/03g_train.ipynb #edae9866
 SETUPS = {  # (setup, source) -> (supervision, training datasets); validation: the same datasets' valid split
@@ -61,6 +62,9 @@ PAPER = {  # (method, supervision) -> (lr, batch size, epochs of 500 iterations)
     ('attention', 'weak'): (1e-4, 16, 15),
     ('attention', 'full'): (3e-4, 16, 15),
 }
+PAPER_DETECTOR_KW = {  # (method, supervision) -> `build_detector` options of the paper profile
+    ('gradcam', 'weak'): dict(normalize='minmax', upsample=True),   # CAMs stored at the input size, min-max and ÷ max (§3a)
+}
 PROFILES = ('paper', 'toy')
 
 def profile_hparams(profile:str,     # 'paper' or 'toy'
@@ -74,8 +78,9 @@ def profile_hparams(profile:str,     # 'paper' or 'toy'
     if method == 'patches' and supervision == 'full' and any(str(d).startswith('three-but-') for d in train_datasets): epochs = 150
     if method == 'attention' and supervision == 'full' and any(str(d).startswith('ffhq-') for d in train_datasets): epochs = 30
     hp = dict(size=299, bs=bs, lr=lr, epochs=epochs, epoch_len=500, max_valid=None,
-              preprocessing=PRESET_OF.get((method, supervision), 'full'))
-    if profile == 'toy': hp.update(size=64, bs=16, epochs=3, epoch_len=20, max_valid=64)
+              preprocessing=PRESET_OF.get((method, supervision), 'full'),
+              detector_kw=dict(PAPER_DETECTOR_KW.get((method, supervision), {})))
+    if profile == 'toy': hp.update(size=64, bs=16, epochs=3, epoch_len=20, max_valid=64, detector_kw={})
     return hp
 
 # %% ../nbs/03g_train.ipynb #87a7178d
@@ -101,6 +106,7 @@ class TrainConfig:
     precision:str = 'auto'          # 'auto' (bf16 on a GPU, fp32 otherwise), 'fp32' or 'bf16'
     channels_last:bool = True       # channels-last memory format (GPU and CPU: ~2x faster depthwise convolutions on 2 CPU cores)
     detector_kw:dict = field(default_factory=dict) # options for `build_detector` (e.g. init, weights)
+    mask_kind:str = 'dolos'         # mask convention of datasets given by path (`dolos.core.MASK_KINDS`); catalog datasets know their own
     init_weights:str|None = None    # published checkpoint loaded after `build_detector` (see the profile table); None: own init
     init_sha256:str|None = None     # sha256 of `init_weights`, filled in by `train` (checked on resume)
 
@@ -123,7 +129,7 @@ def make_config(method:str='patches',     # detector method
                 train_datasets=None,      # explicit training datasets (names/paths); overrides the setup's
                 valid_datasets=None,      # explicit validation datasets; default: the training datasets
                 supervision:str|None=None, # 'weak'/'full'; default: the setup's (required without a setup)
-                **overrides,              # any other `TrainConfig` field (size, bs, lr, epochs, seed, ...)
+                **overrides,              # any other `TrainConfig` field (size, bs, lr, epochs, seed, ...); `detector_kw` is merged into the profile's
                )->TrainConfig:
     "A `TrainConfig` for a method and a setup (or custom datasets) from a profile, with overrides."
     methods = detector_methods()
@@ -141,30 +147,34 @@ def make_config(method:str='patches',     # detector method
     known = {f.name for f in fields(TrainConfig)}
     bad = sorted(k for k in overrides if k not in known)
     if bad: raise DataError(f'unknown option(s) {", ".join(bad)}; valid: {", ".join(sorted(known))}')
+    if overrides.get('detector_kw') is not None: overrides = {**overrides, 'detector_kw': {**cfg.detector_kw, **overrides['detector_kw']}}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     check_config(cfg)
     return cfg
 
+# %% ../nbs/03g_train.ipynb #a8962d0a
 def check_config(cfg:TrainConfig):
-    "Raise `DataError` naming the first invalid value of `cfg` and the valid ones."
+    "Raise `DataError` naming the first invalid value of `cfg` (as its option `--name`) and the valid ones."
     if cfg.precision not in PRECISIONS: raise DataError(f'unknown precision {cfg.precision!r}; valid: {", ".join(PRECISIONS)}')
     if cfg.preprocessing not in PREPROCESSING:
         raise DataError(f'unknown preprocessing {cfg.preprocessing!r}; valid: {", ".join(PREPROCESSING)}')
-    for k in ('size', 'bs', 'epochs'):
-        if int(getattr(cfg, k)) < 1: raise DataError(f'{k} must be a positive integer, got {getattr(cfg, k)!r}')
-    if cfg.lr <= 0: raise DataError(f'lr must be positive, got {cfg.lr!r}')
-    if cfg.epoch_len is not None and cfg.epoch_len < 1: raise DataError(f'epoch_len must be positive or None, got {cfg.epoch_len!r}')
-    if cfg.init_weights is not None and not Path(cfg.init_weights).is_file():
-        raise DataError(f'{cfg.init_weights}: initial weights file not found (init_weights / --init-weights; '
-                        'see the profile table for the published file each method expects)')
+    if cfg.mask_kind not in MASK_KINDS: raise DataError(f'--mask-kind {cfg.mask_kind!r}: unknown; valid: {", ".join(MASK_KINDS)}')
+    check_number('--size', cfg.size, *INPUT_SIZES, integer=True, optional=False)
+    check_number('--bs', cfg.bs, 1, integer=True, optional=False); check_number('--epochs', cfg.epochs, 1, integer=True, optional=False)
+    check_number('--lr', cfg.lr, 1e-12, 10, optional=False)   # Adam's step: positive and finite (NaN and inf refused)
+    check_number('--epoch-len', cfg.epoch_len, 1, integer=True); check_number('--max-valid', cfg.max_valid, 1, integer=True)
+    check_number('--seed', cfg.seed, 0, 2**63 - 1, integer=True, optional=False)
+    if cfg.init_weights is not None:
+        try: require_file(cfg.init_weights, 'initial weights file')
+        except DataError as e: raise DataError(f'{e} (--init-weights; see the profile table for the published file each method expects)') from None
 
 # %% ../nbs/03g_train.ipynb #c38b94c4
 def load_items(cfg:TrainConfig,     # the run
                root=None,           # data root (see `dolos.core.data_root`)
               )->tuple[list, list]:
-    "Training and validation items of `cfg`, checked against its supervision."
-    train = [it for d in cfg.train_datasets for it in get_items(d, 'train', root)]
-    valid = [it for d in cfg.valid_datasets for it in get_items(d, 'valid', root)]
+    "Training and validation items of `cfg`, checked against its supervision (and, for masks, their convention)."
+    train = [it for d in cfg.train_datasets for it in get_items(d, 'train', root, cfg.mask_kind)]
+    valid = [it for d in cfg.valid_datasets for it in get_items(d, 'valid', root, cfg.mask_kind)]
     if not train: raise DataError(f'no training items in {", ".join(cfg.train_datasets)}')
     if not valid: raise DataError(f'no validation items in {", ".join(cfg.valid_datasets)}')
     if cfg.supervision == 'full':
@@ -172,6 +182,10 @@ def load_items(cfg:TrainConfig,     # the run
             if it.label == 1 and it.mask is None:
                 raise DataError(f'{it.image}: full supervision needs a mask for every fake, this one has none '
                                 f'(fully generated images belong to weak setups)')
+        firsts = {}
+        for it in train + valid:
+            if it.mask is not None: firsts.setdefault(Path(it.mask).parent, it)
+        for it in firsts.values(): load_item_mask(it)   # each mask folder's convention, on its first mask, before any work
     if cfg.max_valid is not None and len(valid) > cfg.max_valid:
         keep = np.linspace(0, len(valid) - 1, cfg.max_valid).round().astype(int)
         valid = [valid[i] for i in sorted(set(keep.tolist()))]
@@ -203,6 +217,13 @@ class ShardedDataLoader(DolosDataLoader):
         return super().new(dataset, cls, **{'rank': self.rank, 'world': self.world, 'global_bs': self.global_bs, **kwargs})
 
 # %% ../nbs/03g_train.ipynb #007dff9f
+def _mask_target(cfg)->tuple|None:
+    "`(h, w, resample)` of the full-supervision targets the run's detector declares (`mask_target`); None for weak runs."
+    if cfg.supervision != 'full': return None
+    with torch.device('meta'): det = build_detector(cfg.method, cfg.supervision, **cfg.detector_kw)   # shapes only, no memory
+    f = getattr(det, 'mask_target', None)
+    return None if f is None else f(cfg.size)
+
 def make_train_dls(cfg:TrainConfig,   # the run
                    train_items:list,  # from `load_items`
                    valid_items:list,
@@ -210,9 +231,10 @@ def make_train_dls(cfg:TrainConfig,   # the run
                    device=None,       # where batches go
                    rank:int=0, world:int=1,   # this process and the number of processes
                   ):
-    "fastai `DataLoaders` for `cfg`; with `world > 1` each process gets its slice of every global batch."
+    "fastai `DataLoaders` for `cfg` (full supervision: targets on the detector's grid); with `world > 1` each process gets its slice of every global batch."
     dls = make_dataloaders(train_items, valid_items, size=cfg.size, bs=cfg.bs, preprocessing=cfg.preprocessing,
-                           epoch_len=cfg.epoch_len, seed=cfg.seed, num_workers=num_workers, device=device)
+                           epoch_len=cfg.epoch_len, seed=cfg.seed, num_workers=num_workers, device=device,
+                           target=_mask_target(cfg))   # straight from the source masks, as the original (`dolos.data.mask_to_grid`)
     if world > 1:
         dls.loaders = [dl.new(cls=ShardedDataLoader, bs=cfg.bs // world if i == 0 else dl.bs, rank=rank, world=world,
                               global_bs=cfg.bs if i == 0 else dl.bs * world) for i, dl in enumerate(dls.loaders)]
@@ -445,6 +467,7 @@ def train(cfg:TrainConfig,           # what to train (see `make_config`)
     device = _distributed_device() if world > 1 else default_device()
     main, out = rank == 0, Path(out)
     if cfg.bs % world: raise DataError(f'batch size {cfg.bs} is not divisible by {world} processes')
+    train_items, valid_items = load_items(cfg, root)   # before the folder is claimed: a data mistake leaves nothing behind
     if main: claim_run_folder(out, cfg, True)
     _barrier()
     if not main: claim_run_folder(out, cfg, False)
@@ -458,7 +481,6 @@ def train(cfg:TrainConfig,           # what to train (see `make_config`)
     if (out/'state.safetensors').is_file():
         mstate, ostate, done, info = load_state(out/'state.safetensors')
         det.load_state_dict(mstate)
-    train_items, valid_items = load_items(cfg, root)
     dls = make_train_dls(cfg, train_items, valid_items, num_workers, device, rank, world)
     loop = TrainLoop(cfg, done, rank, cl)
     learn = Learner(dls, det, loss_func=det.loss, opt_func=adam, lr=cfg.lr, path=out, model_dir='.',
@@ -506,8 +528,10 @@ def train_parser()->argparse.ArgumentParser:
     p.add_argument('--supervision', choices=('weak', 'full'), help="default: the setup's; required with --train-datasets alone")
     p.add_argument('--root', help='data root (default: $DOLOS_DATA or <project>/data)')
     p.add_argument('--out', required=True, help='run folder (created; a rerun resumes)')
-    for a, t in (('--size', int), ('--bs', int), ('--lr', float), ('--epochs', int), ('--seed', int), ('--max-valid', int)):
-        p.add_argument(a, type=t, help='override the profile')
+    for a, t, h in (('--size', int, f'input side, {INPUT_SIZES[0]} to {INPUT_SIZES[1]}'), ('--bs', int, 'global batch size, >= 1'),
+                    ('--lr', float, 'learning rate, > 0'), ('--epochs', int, '>= 1'), ('--seed', int, '>= 0'),
+                    ('--max-valid', int, 'validation items used, >= 1')):
+        p.add_argument(a, type=t, help=f'{h} (default: the profile\'s)')
     p.add_argument('--epoch-len', type=int, help='iterations per epoch; 0 = one pass over the data')
     p.add_argument('--preprocessing', choices=tuple(PREPROCESSING), help="override the method's preset")
     p.add_argument('--precision', choices=PRECISIONS, help='auto: bf16 on a GPU, fp32 on CPU')
@@ -515,7 +539,9 @@ def train_parser()->argparse.ArgumentParser:
     p.add_argument('--init-weights', metavar='PATH', help='published checkpoint to start from: xception-43020ad28.pth '
                    '(Grad-CAM), xcp_reg.tar (Attention); default: the method\'s own initialisation')
     p.add_argument('--detector-opt', type=_kv, action='append', default=[], metavar='KEY=VALUE', help='option for build_detector (repeatable)')
-    p.add_argument('--workers', type=int, help='data loader processes per training process')
+    p.add_argument('--mask-kind', choices=list(MASK_KINDS), help='mask convention of datasets given by path (catalog datasets know their own): '
+                   + '; '.join(f'{k}: {v}' for k, v in MASK_KINDS.items()) + ' (default: dolos)')
+    p.add_argument('--workers', type=int, help='data loader processes per training process, 0 to 64')
     p.add_argument('--compile', action='store_true', help='torch.compile the model')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
@@ -536,16 +562,18 @@ def _train_from_args(a)->int:
     try:
         if a.setup is None and not a.train_datasets: raise DataError('give --setup (A, B, C) or --train-datasets')
         over = dict(size=a.size, bs=a.bs, lr=a.lr, epochs=a.epochs, seed=a.seed, max_valid=a.max_valid,
-                    preprocessing=a.preprocessing, precision=a.precision)
+                    preprocessing=a.preprocessing, precision=a.precision, mask_kind=a.mask_kind)
         if a.epoch_len is not None: over['epoch_len'] = a.epoch_len or None
         if a.no_channels_last: over['channels_last'] = False
         if a.detector_opt: over['detector_kw'] = dict(a.detector_opt)
         if a.init_weights: over['init_weights'] = a.init_weights
         cfg = make_config(a.method, a.setup, a.profile, a.source, a.train_datasets, a.valid_datasets, a.supervision, **over)
         if a.epoch_len == 0: cfg.epoch_len = None
+        check_number('--workers', a.workers, 0, 64, integer=True)
+        check_writable_dir(a.out)
         res = train(cfg, a.out, root=a.root, num_workers=a.workers, quiet=a.quiet, compile=a.compile)
     except DataError as e:
-        print(f'dolos_train: error: {e}', file=sys.stderr); return 2
+        print(name_text(f'dolos_train: error: {e}'), file=sys.stderr); return 2
     if rank_distrib() == 0:
         print(json.dumps({'out': str(res.out), 'epochs_done': res.epochs_done, 'best_epoch': res.best_epoch,
                           'best_valid_loss': res.best_loss, 'best': str(res.best_path)}))

@@ -43,7 +43,7 @@ def test_cli_end_to_end(folders):
     assert json.loads((pred/'metrics.json').read_text()) == res           # also written beside the predictions
     assert (pred/'metrics_per_image.csv').is_file()
     # the paper's numbers equal the original per-image protocol on the same files
-    ref = [reference_scores(np.load(mp), load_mask(mk).numpy()) for _, mp, mk in pair_maps_masks(pred, masks)]
+    ref = [reference_scores(np.load(mp), load_mask(mk).numpy()) for _, mp, mk, _ in pair_maps_masks(pred, masks)]
     assert res['iou'] == pytest.approx(100 * np.mean([x['iou'] for x in ref]), abs=1e-3)
     assert res['pbca'] == pytest.approx(100 * np.mean([x['pbca'] for x in ref]), abs=1e-3)
 

@@ -2,6 +2,7 @@
 re-statement, best.ckpt / TorchScript formats written with random weights, errors, toy weights, toy training."""
 import pickle, sys, types, warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -217,7 +218,8 @@ def test_toy_generator():
 
 def test_pad_to_multiple():
     x = torch.rand(2, 3, 13, 21)
-    assert torch.equal(pad_to_multiple(x), F.pad(x, (0, 3, 0, 3), mode='reflect'))
+    assert torch.equal(pad_to_multiple(x), torch.from_numpy(np.pad(x.numpy(), ((0, 0), (0, 0), (0, 3), (0, 3)), mode='symmetric')))
+    assert torch.equal(pad_to_multiple(x, mode='reflect'), F.pad(x, (0, 3, 0, 3), mode='reflect'))
     assert pad_to_multiple(torch.rand(1, 1, 2, 3)).shape == (1, 1, 8, 8)
 
 

@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 from timm.models.xception import SeparableConv2d
 
-from .core import Detector, XceptionTrunk, register_detector, init_weights, downsample_mask, check_targets
+from ..core import DataError
+from ..data import MASK_RESAMPLE, grid_targets
+from .core import Detector, XceptionTrunk, register_detector, init_weights, check_targets
 
 # %% auto #0
 __all__ = ['XceptionAttention']
@@ -22,9 +24,10 @@ class XceptionAttention(Detector):
     def __init__(self, supervision:str='weak', # 'weak' (CE + λ·BCE on the map max) or 'full' (BCE on the map)
                  init:str='timm',              # random init scheme (the study: FFD's xcp_reg.tar weights)
                  lam:float=1.0,                # weight of the map term of the weak loss
-                 mask_mode:str='bilinear',     # how full supervision brings masks to the grid: 'bilinear' (study) or 'nearest'
+                 mask_mode:str='bilinear',     # PIL filter bringing the source mask to the grid (full): 'bilinear' (study) or 'nearest'
                 ):
         super().__init__(supervision)
+        if mask_mode not in MASK_RESAMPLE: raise DataError(f'attention: unknown mask_mode {mask_mode!r}; valid: {", ".join(MASK_RESAMPLE)}')
         self.backbone = XceptionTrunk('act4')
         self.map = SeparableConv2d(728, 1, 3, 1, 1)
         self.fc = nn.Linear(2048, 2)
@@ -38,14 +41,15 @@ class XceptionAttention(Detector):
         f = self.backbone(f*torch.sigmoid(m), start='block8')
         return self.fc(f.mean((2, 3))), m
 
+
     def loss(self, out:tuple, mask:torch.Tensor, label:torch.Tensor)->torch.Tensor:
-        "Weak: CE + λ·BCE(max of the map, label). Full: BCE(map, mask on the grid)."
+        "Weak: CE + λ·BCE(max of the map, label). Full: BCE(map, mask on the grid, see `grid_targets`)."
         logits, m = out
         check_targets(mask, label, logits.shape[0])
         if self.supervision == 'weak':
             top = m.flatten(1).amax(1)
             return F.cross_entropy(logits, label.long()) + self.hparams['lam']*F.binary_cross_entropy_with_logits(top, label.float())
-        gt = downsample_mask(mask, m.shape[-2:], self.hparams['mask_mode'])
+        gt = grid_targets(mask, m.shape[-2:], self.hparams['mask_mode'])
         return F.binary_cross_entropy_with_logits(m[:, 0], gt)
 
     def postprocess(self, out:tuple)->tuple:

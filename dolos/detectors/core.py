@@ -14,12 +14,13 @@ from timm.models.xception import Block, SeparableConv2d
 from safetensors import safe_open, SafetensorError
 from safetensors.torch import save as st_save
 
-from ..core import DataError, atomic_write, check_state_dict, default_device, save_safetensors
+from ..core import DataError, atomic_write, check_state_dict, default_device, name_text, require_file, save_safetensors
 
 # %% auto #0
-__all__ = ['XCEPTION_LAYERS', 'INIT_SCHEMES', 'DETECTORS', 'BUILTIN_METHODS', 'xception_channels', 'xception_size',
+__all__ = ['XCEPTION_LAYERS', 'INIT_SCHEMES', 'DETECTORS', 'BUILTIN_METHODS', 'INPUT_SIZES', 'xception_channels', 'xception_size',
            'XceptionTrunk', 'init_weights', 'downsample_mask', 'Detector', 'check_targets', 'register_detector',
-           'detector_methods', 'build_detector', 'load_checked', 'save_detector', 'checkpoint_meta', 'load_detector']
+           'detector_methods', 'build_detector', 'load_checked', 'save_detector', 'checkpoint_meta',
+           'checkpoint_config', 'load_detector']
 
 # %% ../../nbs/03_detectors.ipynb #aa613dab
 XCEPTION_LAYERS = ('conv1', 'bn1', 'act1', 'conv2', 'bn2', 'act2',
@@ -139,6 +140,11 @@ class Detector(nn.Module):
         "Native map size (h, w) for a `size`×`size` input."
         s = xception_size(size, self.map_layer); return (s, s)
 
+    def mask_target(self, size:int)->tuple|None:
+        "The training target a `size`² input needs: `(h, w, resample)` of the map grid for full supervision (`hparams['mask_mode']`); None for weak supervision, or a detector without `mask_mode` (its loss gets the mask at the input size)."
+        mode = self.hparams.get('mask_mode')
+        return None if self.supervision == 'weak' or mode is None else (*self.map_size(size), mode)
+
     @torch.no_grad()
     def predict(self, x:torch.Tensor, # (B, 3, S, S) images normalised to [-1, 1]
                )->tuple[torch.Tensor, torch.Tensor]:
@@ -207,6 +213,9 @@ def build_detector(method:str,       # 'patches', 'gradcam', 'attention' (or a r
         torch.manual_seed(seed)
         return cls(supervision=supervision, **kwargs)
 
+# %% ../../nbs/03_detectors.ipynb #ef7947d2
+INPUT_SIZES = (16, 4096)   # model input sides dolos_train and dolos_predict accept
+
 # %% ../../nbs/03_detectors.ipynb #b49f3b0e
 def load_checked(module:nn.Module, state:dict, source:str)->nn.Module:
     "Check `state` against `module` (see `check_state_dict`), then load it."
@@ -228,6 +237,7 @@ def save_detector(det:Detector,    # detector to save
     return save_safetensors(state, path, md)
 
 def _read_metadata(path:Path)->dict:
+    path = require_file(path, 'detector checkpoint')
     try:
         with safe_open(str(path), framework='pt', device='cpu') as f: return f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e: raise DataError(f'{path}: not a safetensors file ({e})') from e
@@ -236,25 +246,40 @@ def checkpoint_meta(path:str|Path, # file written by `save_detector`
                    )->dict:
     "The extra metadata `save_detector` stored in `path` ({} when none), read without loading the weights."
     path = Path(path)
-    if not path.is_file(): raise DataError(f'{path}: no such detector file')
     md = _read_metadata(path)
     if 'dolos_meta' not in md: return {}
     try: return json.loads(md['dolos_meta'])
-    except ValueError as e: raise DataError(f'{path}: unreadable dolos_meta in the safetensors metadata ({e})') from e
+    except ValueError as e: raise DataError(f'{name_text(path)}: unreadable dolos_meta in the safetensors metadata ({e})') from e
+
+def _parse_config(path, meta:dict)->dict:
+    try: cfg = json.loads(meta['dolos_config'])
+    except ValueError as e: raise DataError(f'{name_text(path)}: broken detector config in the safetensors metadata ({e})') from e
+    if not isinstance(cfg, dict) or not {'method', 'supervision'} <= set(cfg):
+        raise DataError(f'{name_text(path)}: the detector config in the metadata is not an object with method and supervision: {str(cfg)[:80]}')
+    return cfg
+
+def checkpoint_config(path:str|Path, # a `.safetensors` file
+                     )->dict|None:
+    "The detector config a `save_detector` file records (method, supervision, options), read without the weights; None for a file without one (e.g. a published checkpoint converted to safetensors)."
+    meta = _read_metadata(Path(path))
+    return _parse_config(path, meta) if 'dolos_config' in meta else None
 
 def load_detector(path:str|Path,     # file written by `save_detector`
                   device=None,       # target device; `default_device()` when None
+                  method:tuple|None=None, # (method, supervision) the caller needs; `DataError` when the file holds another
                  )->Detector:
     "Rebuild a detector from a `save_detector` file, in eval mode on `device`."
-    path = Path(path)
-    if not path.is_file(): raise DataError(f'{path}: no such detector file')
+    path = require_file(path, 'detector checkpoint')
     try:
         with safe_open(str(path), framework='pt', device='cpu') as f:
             meta = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e: raise DataError(f'{path}: not a safetensors file ({e})') from e
-    if 'dolos_config' not in meta: raise DataError(f'{path}: no dolos detector config in the safetensors metadata')
-    cfg = json.loads(meta['dolos_config'])
-    det = build_detector(**cfg)
+    if 'dolos_config' not in meta: raise DataError(f'{name_text(path)}: no dolos detector config in the safetensors metadata (not written by dolos_train)')
+    cfg = _parse_config(path, meta)
+    if method is not None and (cfg['method'], cfg['supervision']) != tuple(method):
+        raise DataError(f'{name_text(path)}: a {cfg["method"]}/{cfg["supervision"]} checkpoint, but {method[0]}/{method[1]} is wanted here')
+    try: det = build_detector(**cfg)
+    except (TypeError, ValueError) as e: raise DataError(f'{name_text(path)}: the detector config in the metadata does not build ({e})') from e
     load_checked(det, state, str(path))
     return det.to(default_device(device)).eval()

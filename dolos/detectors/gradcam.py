@@ -10,8 +10,9 @@ from torch import nn
 from torchvision.models.segmentation.fcn import FCNHead
 
 from ..core import DataError
+from ..data import MASK_RESAMPLE, grid_targets
 from .core import (Detector, XceptionTrunk, XCEPTION_LAYERS, register_detector, init_weights,
-                                  downsample_mask, check_targets, xception_size)
+                                  check_targets, xception_size)
 
 # %% auto #0
 __all__ = ['CAM_NORMALIZATIONS', 'normalize_cam', 'GradCAMClassifier', 'XceptionFCN']
@@ -101,9 +102,10 @@ class XceptionFCN(Detector):
     method, supervisions, map_layer = 'gradcam', ('full',), 'block11'
     def __init__(self, supervision:str='full', # only 'full': trained on masks
                  init:str='timm',              # random init scheme of the backbone (the study: ImageNet weights)
-                 mask_mode:str='nearest',      # how masks are brought to the grid
+                 mask_mode:str='nearest',      # PIL filter bringing the source mask to the grid: 'nearest' (study) or 'bilinear'
                 ):
         super().__init__(supervision)
+        if mask_mode not in MASK_RESAMPLE: raise DataError(f'gradcam: unknown mask_mode {mask_mode!r}; valid: {", ".join(MASK_RESAMPLE)}')
         self.backbone = XceptionTrunk('block11')
         if init != 'timm': init_weights(self.backbone, init)
         self.head = FCNHead(728, 2)            # PyTorch default init, as in the study
@@ -113,11 +115,12 @@ class XceptionFCN(Detector):
         "Cell logits (B, 2, h, w), in a 1-tuple."
         return (self.head(self.backbone(x)),)
 
+
     def loss(self, out:tuple, mask:torch.Tensor, label:torch.Tensor)->torch.Tensor:
-        "Per-cell cross-entropy against the mask on the grid."
+        "Per-cell cross-entropy against the mask on the grid (see `grid_targets`)."
         logits, = out
         check_targets(mask, label, logits.shape[0])
-        return F.cross_entropy(logits, downsample_mask(mask, logits.shape[-2:], self.hparams['mask_mode']).long())
+        return F.cross_entropy(logits, grid_targets(mask, logits.shape[-2:], self.hparams['mask_mode']).long())
 
     def postprocess(self, out:tuple)->tuple:
         "Score = mean cell P(fake); map = cell P(fake)."

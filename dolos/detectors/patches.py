@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core import DataError
-from .core import (Detector, XceptionTrunk, register_detector, init_weights, downsample_mask,
-                                  check_targets, xception_channels, xception_size)
+from ..data import MASK_RESAMPLE, grid_targets
+from .core import (Detector, XceptionTrunk, register_detector, init_weights, check_targets,
+                                  xception_channels, xception_size)
 
 # %% auto #0
 __all__ = ['PatchForensics']
@@ -23,10 +24,11 @@ class PatchForensics(Detector):
     def __init__(self, supervision:str='weak', # 'weak' (image label on every patch) or 'full' (mask per patch)
                  layer:str='block2',   # last Xception layer kept: 'block2' (37×37 at 299², the study) or e.g. 'block3' (19×19)
                  init:str|None=None,   # init scheme; None = the study's: 'xavier' (weak) / 'default' (full)
-                 mask_mode:str='nearest', # how full supervision brings masks to the patch grid
+                 mask_mode:str='nearest', # PIL filter bringing the source mask to the patch grid (full): 'nearest' (study) or 'bilinear'
                 ):
         super().__init__(supervision)
         if not layer.startswith('block'): raise DataError(f'patches: layer must be one of block1..block12, got {layer!r}')
+        if mask_mode not in MASK_RESAMPLE: raise DataError(f'patches: unknown mask_mode {mask_mode!r}; valid: {", ".join(MASK_RESAMPLE)}')
         init = init or ('xavier' if supervision == 'weak' else 'default')
         self.map_layer = layer
         self.backbone = XceptionTrunk(layer)
@@ -38,13 +40,14 @@ class PatchForensics(Detector):
         "Patch logits (B, 2, h, w), in a 1-tuple."
         return (self.convout(self.backbone(x)),)
 
+
     def loss(self, out:tuple, mask:torch.Tensor, label:torch.Tensor)->torch.Tensor:
-        "Cross-entropy over all patches, against the broadcast label (weak) or the resampled mask (full)."
+        "Cross-entropy over all patches, against the broadcast label (weak) or the mask on the patch grid (full, see `grid_targets`)."
         logits, = out
         b, _, h, w = logits.shape
         check_targets(mask, label, b)
         if self.supervision == 'weak': target = label.long().view(b, 1, 1).expand(b, h, w)
-        else: target = downsample_mask(mask, (h, w), self.hparams['mask_mode']).long()
+        else: target = grid_targets(mask, (h, w), self.hparams['mask_mode']).long()
         return F.cross_entropy(logits, target)
 
     def postprocess(self, out:tuple)->tuple:

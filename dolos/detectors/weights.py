@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from ..core import DataError
 from ..core import check_state_dict
-from .core import Detector, XceptionTrunk, build_detector, load_checked
+from .core import Detector, XceptionTrunk, build_detector, checkpoint_config, load_checked, load_detector
 
 # %% auto #0
 __all__ = ['read_checkpoint', 'imagenet_state', 'load_imagenet_xception', 'ffd_to_dolos', 'load_ffd_attention',
@@ -105,10 +105,14 @@ def checkpoint_layout(state:dict)->str:
     if 'convout.weight' in state: return 'patches'
     return 'imagenet'
 
+# %% ../../nbs/03d_weights.ipynb #4247033b
 def load_pretrained(det:Detector, # detector to initialise
-                    path:str|Path, # ImageNet Xception, FFD xcp_reg.tar or DOLOS Patches checkpoint
+                    path:str|Path, # ImageNet Xception, FFD xcp_reg.tar, DOLOS Patches checkpoint, or a dolos_train checkpoint
                    )->Detector:
-    "Initialise `det` in place from a published checkpoint of any of the three layouts; returns `det`."
+    "Initialise `det` in place from a published checkpoint of any of the three layouts (or a dolos checkpoint of its own method); returns `det`."
+    if Path(path).suffix == '.safetensors' and checkpoint_config(path) is not None:
+        theirs = load_detector(path, device='cpu', method=(det.method, det.supervision))
+        return load_checked(det, theirs.state_dict(), f'{path} (dolos checkpoint)')
     state = read_checkpoint(path)
     layout = checkpoint_layout(state)
     if layout == 'imagenet': return load_imagenet_xception(det, path)

@@ -15,7 +15,7 @@ from torch import nn
 from safetensors import safe_open
 
 from ..core import WEIGHTS_DIR, DataError, atomic_write, check_state_dict, fake_to_hole, list_images, load_image, save_safetensors, short_list
-from .core import InpaintingGenerator, PerImageRNG, register_generator
+from .core import InpaintingGenerator, PerImageRNG, check_inpaint_inputs, register_generator
 from ..masks import sample_masks
 from ..toyworld import annotation_root, real_dir
 
@@ -164,12 +164,23 @@ def build_lama(arch:dict|None=None, # config (see `check_arch`); `BIG_LAMA` if N
     with torch.device(device or 'cpu'): return FFCResNetGenerator(**check_arch(arch)).eval()
 
 # %% ../../nbs/02e_lama.ipynb #2bf1be71
-def pad_to_multiple(x:torch.Tensor, # (B, C, H, W)
-                    k:int=8,        # H and W become multiples of `k`
+def _symmetric_index(n:int, size:int, device=None)->torch.Tensor:
+    "Source indices of numpy's `symmetric` extension of an axis of length `n` to length `size` (edge repeated)."
+    j = torch.arange(size, device=device) % (2 * n)
+    return torch.where(j < n, j, 2 * n - 1 - j)
+
+def pad_to_multiple(x:torch.Tensor,       # (B, C, H, W)
+                    k:int=8,              # H and W become multiples of `k`
+                    mode:str='symmetric', # 'symmetric' (numpy, LaMa's prediction dataset: edge repeated) or 'reflect' (torch)
                    )->torch.Tensor:
-    "Pad bottom/right by reflection (edge replication along a side too short to reflect)."
+    "Pad bottom/right to a multiple of `k`: `np.pad(mode='symmetric')` by default; torch 'reflect' (edge replication if too short) on request."
+    if mode not in ('symmetric', 'reflect'): raise DataError(f"pad_to_multiple: mode = {mode!r}; valid: 'symmetric', 'reflect'")
     h, w = x.shape[-2:]
     ph, pw = -h % k, -w % k
+    if mode == 'symmetric':
+        if pw: x = x.index_select(-1, _symmetric_index(w, w + pw, x.device))
+        if ph: x = x.index_select(-2, _symmetric_index(h, h + ph, x.device))
+        return x
     if pw: x = F.pad(x, (0, pw, 0, 0), mode='reflect' if pw < w else 'replicate')
     if ph: x = F.pad(x, (0, 0, 0, ph), mode='reflect' if ph < h else 'replicate')   # separable: same as both at once
     return x
@@ -369,9 +380,18 @@ class LamaInpainter(InpaintingGenerator):
         self.model = self.jit if self.jit is not None else LamaComposite(self.net)
         self.eval()
 
+    def forward(self,
+                images:torch.Tensor, # (B, 3, H, W) float in [0, 1]
+                masks:torch.Tensor,  # (B, 1, H, W) float in [0, 1], 1 = fake; every value > 0 is a hole (LaMa's rule)
+                seeds,               # list of B integer seeds (unused: LaMa is deterministic)
+               )->torch.Tensor:
+        "Inpaint with LaMa's mask rule `mask > 0` (official `predict.py`), then the common path (checks, composite)."
+        images, masks, seeds = check_inpaint_inputs(images, masks, seeds)
+        return super().forward(images, (masks > 0).to(masks.dtype), seeds)
+
     def inpaint(self, images:torch.Tensor, masks:torch.Tensor, rng:PerImageRNG)->torch.Tensor:
         h, w = images.shape[-2:]
-        x, hole = pad_to_multiple(images), pad_to_multiple(fake_to_hole(masks))
+        x, hole = pad_to_multiple(images), pad_to_multiple(fake_to_hole(masks))   # numpy-symmetric, bottom/right
         if self.jit is not None:
             with torch.jit.optimized_execution(False): out = self.model(x, hole)
         else: out = self.model(x, hole)
