@@ -231,7 +231,7 @@ def list_images(folder:str|Path, # folder to list (not recursive)
                )->list[Path]:
     "Image files in `folder`, sorted by name; `DataError` if the folder is missing."
     folder = Path(folder)
-    if not folder.is_dir(): raise DataError(f'{folder}: folder not found')
+    folder = require_dir(folder, 'image folder')
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.'))
 
 # %% ../nbs/00_core.ipynb #5b11655d
@@ -247,6 +247,7 @@ MASK_KINDS = {  # how a mask *file* marks the fake region: name -> what it means
 STRICT_MASK_KINDS = ('dolos', 'hole')   # refuse any other value, and lossy files
 LOSSY_FORMATS = ('JPEG', 'MPO', 'JPEG2000')
 
+# %% ../nbs/00_core.ipynb #788e2a3c
 def dolos_to_fake(mask:np.ndarray|torch.Tensor, # uint8 DOLOS mask (H, W) or (H, W, C): 255 = real, 0 = fake
                   rule:str='original',           # 'original': fake unless exactly 255; 'threshold': fake if < 128
                  )->torch.Tensor:
@@ -340,6 +341,7 @@ def read_mask(path:str|Path,     # a mask file
     a, fmt = _open_mask(path)
     return mask_fake(a, kind, path, fmt)
 
+# %% ../nbs/00_core.ipynb #8243afff
 def load_mask(path:str|Path,    # mask file
               kind:str='dolos', # its convention, a key of `MASK_KINDS`
              )->torch.Tensor:

@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # fastai's import trips torch's deprecation of 
     from fastai.data.load import DataLoader
     from fastai.callback.core import Callback
 
-from .core import (DataError, data_root, item_seed, rng_for, list_images, open_image, to_tensor, describe_path,
+from .core import (DataError, data_root, item_seed, rng_for, list_images, open_image, to_tensor, describe_path, require_file,
                         name_text, read_mask, save_image, save_mask, check_number, IMAGE_EXTENSIONS, MASK_KINDS, STRICT_MASK_KINDS,
                         LOSSY_FORMATS)
 
@@ -245,7 +245,7 @@ class CsvDataset(DatasetSpec):
 
     def _rows(self, root):
         f = self._file(root)
-        if not f.is_file(): raise DataError(f'{f}: CSV file not found ({self.name})')
+        require_file(f, f'CSV file ({self.name})')
         with open(f, newline='', encoding='utf-8-sig') as fh: rows = list(csv.DictReader(fh))
         cols = set(rows[0]) if rows else set()
         if rows and not {'image', 'label'} <= cols: raise DataError(f'{f}: needs columns image,mask,label; has {sorted(cols)}')

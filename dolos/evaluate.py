@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .core import (DataError, atomic_write, default_device, list_images, mask_fake, name_text, read_mask, MASK_KINDS,
-                        check_number, check_device, check_writable_file, describe_path)
+                        check_number, check_device, check_writable_file, describe_path, require_dir, require_file)
 
 from .metrics import LocalisationMeter, RealAreaMeter, choose_threshold, detection_ap, image_auc, pil_resize_map, scores_at
 
@@ -98,7 +98,7 @@ def read_scores(pred:str|Path, # a dolos_predict output folder
                )->dict[str, float]:
     "`{stem: score}` from `pred/scores.csv` (columns path,score; names as `dolos.core.name_text` writes them); `DataError` naming the file on any problem."
     f = Path(pred)/'scores.csv'
-    if not f.is_file(): raise DataError(f'{f}: scores file not found')
+    require_file(f, 'scores file')
     with open(f, newline='', encoding='utf-8') as fh:
         rd = csv.DictReader(fh)
         if not rd.fieldnames or not {'path', 'score'} <= set(rd.fieldnames): raise DataError(f'{f}: expected columns path,score, got {rd.fieldnames}')
@@ -329,7 +329,7 @@ def dolos_evaluate_cli(argv:list[str]|None=None, # arguments (default: sys.argv[
         check_number('--tau', a.tau, 0, 1); check_number('--bs', a.bs, 1, integer=True); check_number('--workers', a.workers, 0, 64, integer=True)
         device = check_device(a.device)
         for name, d in (('--pred', a.pred), ('--masks', a.masks), ('--reals', a.reals), ('--valid-pred', a.valid_pred), ('--valid-masks', a.valid_masks)):
-            if d is not None and (what := describe_path(d)) != 'a directory': raise DataError(f'{name} {name_text(d)}: must be a folder, but this is {what}')
+            if d is not None: require_dir(d, f'{name} folder')
         out = check_writable_file(a.out or Path(a.pred)/'metrics.json')
         per_image = check_writable_file(Path(a.pred)/'metrics_per_image.csv', '--pred (metrics_per_image.csv)')
         res = evaluate_folders(a.pred, a.masks, a.reals, a.tau, a.valid_pred, a.valid_masks, a.bs, a.workers, device,

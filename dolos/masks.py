@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import DataError, read_mask_array, rng_for
+from .core import DataError, read_mask_array, require_dir, rng_for
 from .toyworld import PARTS, celebamask_path
 
 # %% auto #0
@@ -44,7 +44,7 @@ def read_parts(ann_root:str|Path,     # annotation root (`CelebAMask-HQ-mask-ann
               )->dict:
     "`{part: bool (H, W)}` for the annotation files of image `key` that exist; `DataError` for a missing folder or image."
     ann_root, k = Path(ann_root), image_index(key)
-    if not ann_root.is_dir(): raise DataError(f'{ann_root}: annotation folder not found')
+    ann_root = require_dir(ann_root, 'annotation folder')
     shard = celebamask_path(ann_root, k, 'skin').parent
     if not shard.is_dir(): raise DataError(f'{shard}: annotation shard folder not found (needed for image {k:05d})')
     out, shape = {}, None

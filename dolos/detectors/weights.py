@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from safetensors.torch import load_file
 
-from ..core import DataError
+from ..core import DataError, require_file
 from ..core import check_state_dict
 from .core import Detector, XceptionTrunk, build_detector, checkpoint_config, load_checked, load_detector
 
@@ -24,7 +24,7 @@ def read_checkpoint(path:str|Path, # `.safetensors`, or a `torch.save` file (.pt
                    )->dict:
     "The tensors of a checkpoint file, unwrapped from FFD's `{'net': ...}` and similar containers."
     path = Path(path)
-    if not path.is_file(): raise DataError(f'{path}: no such checkpoint file')
+    path = require_file(path, 'checkpoint file')
     try:
         if path.suffix == '.safetensors': obj = load_file(str(path))
         else: obj = torch.load(path, map_location='cpu', weights_only=True)

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import DataError
+from ..core import DataError, require_file
 
 # %% auto #0
 __all__ = ['P2_UNET', 'P2_FILES', 'check_guided_config', 'GuidedUNet', 'diffusers_unet_config', 'convert_guided_state_dict',
@@ -215,7 +215,7 @@ def convert_guided_state_dict(sd:Mapping, # guided-diffusion `UNetModel` state d
 def _read_state_dict(src):
     if isinstance(src, Mapping): return dict(src), 'the in-memory state dict'
     path = Path(src)
-    if not path.is_file(): raise DataError(f'{path}: no such checkpoint file')
+    path = require_file(path, 'checkpoint file')
     try:
         if path.suffix == '.safetensors':
             from safetensors.torch import load_file

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from safetensors import safe_open
 
-from ..core import WEIGHTS_DIR, DataError, atomic_write, check_state_dict, fake_to_hole, list_images, load_image, save_safetensors, short_list
+from ..core import WEIGHTS_DIR, DataError, atomic_write, check_state_dict, fake_to_hole, list_images, load_image, require_file, save_safetensors, short_list
 from .core import InpaintingGenerator, PerImageRNG, check_inpaint_inputs, register_generator
 from ..masks import sample_masks
 from ..toyworld import annotation_root, real_dir
@@ -279,7 +279,7 @@ def read_lightning_checkpoint(path:str|Path, # e.g. big-lama/models/best.ckpt
                              )->dict:
     "The checkpoint dict: `torch.load(weights_only=True)`, else the restricted unpickler (no code runs)."
     path = Path(path)
-    if not path.is_file(): raise DataError(f'{path}: no such checkpoint file')
+    path = require_file(path, 'checkpoint file')
     if not zipfile.is_zipfile(path): raise DataError(f'{path}: not a zip-format torch checkpoint (legacy torch.save files are not supported)')
     if is_torchscript(path): raise DataError(f'{path}: a TorchScript archive, not a checkpoint (load it with LamaInpainter(weights=...))')
     try: obj = torch.load(path, map_location='cpu', weights_only=True)
@@ -338,7 +338,7 @@ def save_lama(net:FFCResNetGenerator,  # the generator to save
 def read_lama_safetensors(path:str|Path)->tuple[dict, dict, dict]:
     "(config, state dict, meta) of a file written by `save_lama`."
     path = Path(path)
-    if not path.is_file(): raise DataError(f'{path}: no such weights file')
+    path = require_file(path, 'weights file')
     try:
         with safe_open(str(path), 'pt') as f:
             md = f.metadata() or {}

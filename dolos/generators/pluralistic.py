@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core import WEIGHTS_DIR, DataError, fake_to_keep, item_seed, list_images, load_image, save_safetensors
+from ..core import WEIGHTS_DIR, DataError, fake_to_keep, item_seed, list_images, load_image, require_file, save_safetensors
 from .core import InpaintingGenerator, PerImageRNG, register_generator
 
 # %% auto #0
@@ -288,7 +288,7 @@ def read_published(path:str|Path, # a published `latest_net_E.pth` / `latest_net
                   )->dict[str, torch.Tensor]:
     "The state dict of a published checkpoint (safe `weights_only` load) with the leading `module.` stripped."
     path = Path(path)
-    if not path.is_file(): raise DataError(f'{path}: checkpoint not found')
+    path = require_file(path, 'checkpoint')
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise DataError(f'{path}: not a weights-only PyTorch state dict ({type(e).__name__}: {e})') from e
     if not isinstance(sd, Mapping) or not all(isinstance(k, str) for k in sd):

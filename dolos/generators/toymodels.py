@@ -13,7 +13,7 @@ from diffusers import UNet2DModel, VQModel
 from safetensors.torch import load_file
 from safetensors import safe_open
 
-from ..core import WEIGHTS_DIR, DataError, check_state_dict, list_images, load_image, save_safetensors, seed_everything
+from ..core import WEIGHTS_DIR, DataError, check_state_dict, list_images, load_image, require_file, save_safetensors, seed_everything
 
 # %% auto #0
 __all__ = ['TOY_P2_UNET', 'TOY_VQ', 'TOY_LDM_UNET', 'LDM_BETAS', 'TOY_SCHEDULE', 'save_toy_model', 'load_toy_model',
@@ -58,7 +58,7 @@ def load_toy_model(path:str|Path, # a file written by `save_toy_model`
                   )->tuple[dict, dict]:
     "Rebuild the components of a toy model file: `({prefix: model in eval mode, fp32}, extra settings)`."
     path = Path(path)
-    if not path.is_file(): raise DataError(f'{path}: toy model file not found')
+    path = require_file(path, 'toy model file')
     try:
         with safe_open(str(path), 'pt') as f: meta = f.metadata() or {}
         sd = load_file(str(path))
