@@ -123,24 +123,24 @@ def describe_path(path:str|Path, # any path
     return 'not a regular file'
 
 # %% ../nbs/00_core.ipynb #a036d18c
+def _require(path, want:str, what:str)->Path:
+    p = Path(path); kind = describe_path(p)
+    if kind == want: return p
+    if kind.startswith('missing'): raise DataError(f'{p}: {what} not found')
+    raise DataError(f'{p}: expected {what}, but this is {kind}')
+
 def require_file(path:str|Path,  # the path to check
                  what:str='file', # what it should be, for the message ('image file', 'checkpoint', ...)
                 )->Path:
     "`path` as a `Path` when it is a regular file (or a link to one); else `DataError` naming it and saying what it is."
-    p = Path(path); kind = describe_path(p)
-    if kind == 'a file': return p
-    if kind == 'missing': raise DataError(f'{p}: {what} not found')
-    raise DataError(f'{p}: expected {what}, but this is {kind}')
+    return _require(path, 'a file', what)
 
 # %% ../nbs/00_core.ipynb #3e517a2c
 def require_dir(path:str|Path,    # the path to check
                 what:str='folder', # what it should be, for the message ('source folder (--source)', ...)
                )->Path:
     "`path` as a `Path` when it is a folder (or a link to one); else `DataError` naming it and saying what it is."
-    p = Path(path); kind = describe_path(p)
-    if kind == 'a directory': return p
-    if kind.startswith('missing'): raise DataError(f'{p}: {what} not found')
-    raise DataError(f'{p}: expected {what}, but this is {kind}')
+    return _require(path, 'a directory', what)
 
 # %% ../nbs/00_core.ipynb #cf98ab1d
 def name_text(name:str|Path, # a file name or any text that may hold one
@@ -230,7 +230,6 @@ def save_image(img:torch.Tensor|np.ndarray, # (3, H, W) float in [0, 1] or (H, W
 def list_images(folder:str|Path, # folder to list (not recursive)
                )->list[Path]:
     "Image files in `folder`, sorted by name; `DataError` if the folder is missing."
-    folder = Path(folder)
     folder = require_dir(folder, 'image folder')
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.'))
 

@@ -543,14 +543,13 @@ class ResizedCache:
                  resample:str,          # resize filter (part of the key)
                  target:tuple|None=None, # (h, w, resample) of the stored masks (part of the key); None: (size, size) nearest
                 ):
-        ident = [size, resample]
-        if target is not None: ident.append(['target', *target])   # only then: caches made without a target keep their key
+        ident = [size, resample, target]
         for it in items:
             st = it.image.stat()
             ident.append([str(it.image), st.st_size, st.st_mtime_ns, str(it.mask), it.label, it.mask_kind])
         key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:16]
-        self.folder, self.target = Path(folder), target
-        self.dir, self.n, self.size, self._mm = self.folder/f'{key}-{len(items)}x{size}', len(items), size, None
+        self.target = target
+        self.dir, self.n, self.size, self._mm = Path(folder)/f'{key}-{len(items)}x{size}', len(items), size, None
         self.dir.mkdir(parents=True, exist_ok=True)
         for name, shape in self._shapes().items():   # created sparse (zeros) once, in the main process
             f = self.dir/f'{name}.u8'
@@ -629,12 +628,6 @@ class ImageMaskDataset(torch.utils.data.Dataset):
         self.target = _check_target(target)
         self.cache = ResizedCache(cache, self.items, self.size, resample, self.target) if cache is not None else None
     def __len__(self): return len(self.items)
-
-    def set_target(self, target:tuple|None): # (h, w, resample) or None, as in `__init__`
-        "Produce masks as `target` from now on (a cache is re-keyed: its masks have another shape)."
-        self.target = _check_target(target)
-        if self.cache is not None: self.cache = ResizedCache(self.cache.folder, self.items, self.size, self.resample, self.target)
-        return self
 
     def flipped(self, i:int, p:int=0)->bool:
         "Whether item `i` is flipped in pass `p` over the data."

@@ -18,9 +18,9 @@ from .generators.core import GENERATORS, Generator, build_generator, check_seeds
 
 # %% auto #0
 __all__ = ['MANIFEST', 'FORMAT_VERSION', 'MAX_BATCH', 'MAX_COUNT', 'MAX_THREADS', 'MAX_WORKERS', 'Job', 'plan_synthesis',
-           'plan_inpainting', 'run_manifest', 'check_manifest', 'generator_class', 'output_paths', 'remove_stale_tmp',
-           'job_mask', 'launch_world', 'process_state', 'fixed_threads', 'GenerationReport', 'generate', 'parse_counts',
-           'parse_args', 'run_generation', 'dolos_generate_cli']
+           'plan_inpainting', 'run_manifest', 'check_manifest', 'check_run_settings', 'generator_class', 'output_paths',
+           'remove_stale_tmp', 'job_mask', 'launch_world', 'process_state', 'fixed_threads', 'GenerationReport',
+           'generate', 'parse_counts', 'parse_args', 'run_generation', 'dolos_generate_cli']
 
 # %% ../nbs/02i_generate.ipynb #668bb105
 @dataclass(frozen=True)
@@ -103,6 +103,14 @@ def check_manifest(out:Path, want:dict, overwrite:bool=False)->bool:
 
 # %% ../nbs/02i_generate.ipynb #8cb35eb9
 MAX_BATCH, MAX_COUNT, MAX_THREADS, MAX_WORKERS = 4096, 10**7, 1024, 256
+
+def check_run_settings(batch_size, threads, workers, max_batches=None, mask_kind='dolos'):
+    "The settings `generate` takes, in their ranges; `DataError` naming the first that is not (as its `--option`)."
+    check_number('--batch-size', batch_size, 1, MAX_BATCH, integer=True, optional=False)
+    check_number('--threads', threads, 1, MAX_THREADS, integer=True, optional=False)
+    check_number('--workers', workers, 1, MAX_WORKERS, integer=True, optional=False)
+    check_number('--max-batches', max_batches, 1, 10**9, integer=True)
+    if mask_kind not in MASK_KINDS: raise DataError(f'--mask-kind {mask_kind!r}: unknown; valid: {", ".join(MASK_KINDS)}')
 
 # %% ../nbs/02i_generate.ipynb #efbfaaa2
 def generator_class(name:str,             # registry name
@@ -255,11 +263,7 @@ def generate(gen:Generator,                    # an inpainting or synthesis gene
              mask_kind:str='dolos',            # convention of the jobs' mask files (`--masks-from`), a key of `dolos.core.MASK_KINDS`
             )->GenerationReport:
     "Run the plan into `out` (resumable, sharded under `accelerate launch` / `torchrun`)."
-    check_number('--batch-size', batch_size, 1, MAX_BATCH, integer=True, optional=False)
-    check_number('--threads', threads, 1, MAX_THREADS, integer=True, optional=False)
-    check_number('--workers', workers, 1, MAX_WORKERS, integer=True, optional=False)
-    if max_batches is not None: check_number('--max-batches', max_batches, 1, 10**9, integer=True, optional=False)
-    if mask_kind not in MASK_KINDS: raise DataError(f'--mask-kind {mask_kind!r}: unknown; valid: {", ".join(MASK_KINDS)}')
+    check_run_settings(batch_size, threads, workers, max_batches, mask_kind)
     if not jobs: raise DataError(f'{out}: empty plan (no source images / zero counts)')
     check_seeds([j.seed for j in jobs], len(jobs))
     if gen.kind == 'inpainting' and any(j.source is None for j in jobs): raise DataError('inpainting needs source images (use plan_inpainting)')
@@ -353,10 +357,8 @@ def run_generation(generator:str,              # registry name of the generator
                   )->GenerationReport:
     "Check every parameter, build the generator, plan the run from the DOLOS layout and run it (what `dolos_generate` does)."
     # every check first: nothing is built, read or written before all parameters are known to be usable
-    for v, n in ((batch_size, '--batch-size'), (threads, '--threads'), (workers, '--workers')):
-        check_number(n, v, 1, {'--batch-size': MAX_BATCH, '--threads': MAX_THREADS, '--workers': MAX_WORKERS}[n], integer=True, optional=False)
+    check_run_settings(batch_size, threads, workers, max_batches, mask_kind)
     check_number('--seed', seed, 0, 2**63 - 1, integer=True, optional=False); check_number('--mask-seed', mask_seed, 0, 2**63 - 1, integer=True, optional=False)
-    if max_batches is not None: check_number('--max-batches', max_batches, 1, 10**9, integer=True, optional=False)
     splits = tuple(splits)
     if not splits or any(s not in ('train', 'valid', 'test') for s in splits) or len(set(splits)) != len(splits):
         raise DataError(f'--splits {",".join(splits)!r}: expected distinct splits among train, valid, test, e.g. train,valid,test')

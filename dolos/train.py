@@ -221,8 +221,7 @@ def _mask_target(cfg)->tuple|None:
     "`(h, w, resample)` of the full-supervision targets the run's detector declares (`mask_target`); None for weak runs."
     if cfg.supervision != 'full': return None
     with torch.device('meta'): det = build_detector(cfg.method, cfg.supervision, **cfg.detector_kw)   # shapes only, no memory
-    f = getattr(det, 'mask_target', None)
-    return None if f is None else f(cfg.size)
+    return det.mask_target(cfg.size)
 
 def make_train_dls(cfg:TrainConfig,   # the run
                    train_items:list,  # from `load_items`

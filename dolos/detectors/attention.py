@@ -41,7 +41,6 @@ class XceptionAttention(Detector):
         f = self.backbone(f*torch.sigmoid(m), start='block8')
         return self.fc(f.mean((2, 3))), m
 
-
     def loss(self, out:tuple, mask:torch.Tensor, label:torch.Tensor)->torch.Tensor:
         "Weak: CE + λ·BCE(max of the map, label). Full: BCE(map, mask on the grid, see `grid_targets`)."
         logits, m = out

@@ -8,7 +8,6 @@ import importlib, inspect, json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from timm.models.xception import Block, SeparableConv2d
 from safetensors import safe_open, SafetensorError
@@ -18,9 +17,8 @@ from ..core import DataError, atomic_write, check_state_dict, default_device, na
 
 # %% auto #0
 __all__ = ['XCEPTION_LAYERS', 'INIT_SCHEMES', 'DETECTORS', 'BUILTIN_METHODS', 'INPUT_SIZES', 'xception_channels', 'xception_size',
-           'XceptionTrunk', 'init_weights', 'downsample_mask', 'Detector', 'check_targets', 'register_detector',
-           'detector_methods', 'build_detector', 'load_checked', 'save_detector', 'checkpoint_meta',
-           'checkpoint_config', 'load_detector']
+           'XceptionTrunk', 'init_weights', 'Detector', 'check_targets', 'register_detector', 'detector_methods',
+           'build_detector', 'load_checked', 'save_detector', 'checkpoint_meta', 'checkpoint_config', 'load_detector']
 
 # %% ../../nbs/03_detectors.ipynb #aa613dab
 XCEPTION_LAYERS = ('conv1', 'bn1', 'act1', 'conv2', 'bn2', 'act2',
@@ -104,20 +102,6 @@ def init_weights(module:nn.Module, # module whose convolution, linear and batch-
             if m.bias is not None: nn.init.zeros_(m.bias)
         elif bn: nn.init.normal_(m.weight, 1.0, gain); nn.init.zeros_(m.bias)
     return module
-
-# %% ../../nbs/03_detectors.ipynb #3e9c8f89
-def downsample_mask(mask:torch.Tensor, # (B, 1, H, W) or (B, H, W) float mask, 1 = fake
-                    size:tuple[int, int], # target grid (h, w)
-                    mode:str='nearest',   # 'nearest' (PIL NEAREST = `nearest-exact`) or 'bilinear' (antialiased)
-                   )->torch.Tensor:
-    "The mask on a coarser grid, binarised at 0.5: (B, h, w) float in {0, 1}."
-    if mask.ndim == 3: mask = mask[:, None]
-    if mask.ndim != 4 or mask.shape[1] != 1: raise DataError(f'mask must be (B, 1, H, W), got {tuple(mask.shape)}')
-    mask = mask.float()
-    if mode == 'nearest': m = F.interpolate(mask, size=size, mode='nearest-exact')
-    elif mode == 'bilinear': m = F.interpolate(mask, size=size, mode='bilinear', antialias=True, align_corners=False)
-    else: raise DataError(f"unknown mask downsampling mode {mode!r}; valid: 'nearest', 'bilinear'")
-    return (m[:, 0] > 0.5).float()
 
 # %% ../../nbs/03_detectors.ipynb #054ac8d8
 class Detector(nn.Module):

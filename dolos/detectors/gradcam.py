@@ -115,7 +115,6 @@ class XceptionFCN(Detector):
         "Cell logits (B, 2, h, w), in a 1-tuple."
         return (self.head(self.backbone(x)),)
 
-
     def loss(self, out:tuple, mask:torch.Tensor, label:torch.Tensor)->torch.Tensor:
         "Per-cell cross-entropy against the mask on the grid (see `grid_targets`)."
         logits, = out

@@ -40,7 +40,6 @@ class PatchForensics(Detector):
         "Patch logits (B, 2, h, w), in a 1-tuple."
         return (self.convout(self.backbone(x)),)
 
-
     def loss(self, out:tuple, mask:torch.Tensor, label:torch.Tensor)->torch.Tensor:
         "Cross-entropy over all patches, against the broadcast label (weak) or the mask on the patch grid (full, see `grid_targets`)."
         logits, = out

@@ -23,7 +23,6 @@ __all__ = ['read_checkpoint', 'imagenet_state', 'load_imagenet_xception', 'ffd_t
 def read_checkpoint(path:str|Path, # `.safetensors`, or a `torch.save` file (.pth, .pt, .tar)
                    )->dict:
     "The tensors of a checkpoint file, unwrapped from FFD's `{'net': ...}` and similar containers."
-    path = Path(path)
     path = require_file(path, 'checkpoint file')
     try:
         if path.suffix == '.safetensors': obj = load_file(str(path))
