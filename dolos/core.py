@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #46d20d90
 from __future__ import annotations
-import contextlib, errno, hashlib, importlib.resources, json, math, os, random, stat, tempfile
+import contextlib, errno, hashlib, importlib.resources, json, math, os, pickle, random, stat, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +12,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'MASK_KINDS', 'STRICT_MASK_KINDS', 'LOSSY_FORMATS', 'WEIGHTS_DIR', 'DataError',
-           'project_root', 'data_root', 'figures_dir', 'seed_everything', 'item_seed', 'rng_for', 'default_device',
-           'atomic_write', 'describe_path', 'require_file', 'require_dir', 'name_text', 'short_list', 'open_image',
-           'to_tensor', 'load_image', 'to_uint8', 'save_image', 'list_images', 'dolos_to_fake', 'fake_to_dolos',
-           'keep_to_fake', 'fake_to_keep', 'hole_to_fake', 'fake_to_hole', 'mask_fake', 'read_mask_array', 'read_mask',
-           'load_mask', 'save_mask', 'check_state_dict', 'save_safetensors', 'check_number', 'check_device',
-           'check_writable_dir', 'check_writable_file']
+__all__ = ['IMAGE_EXTENSIONS', 'MASK_RULES', 'MASK_KINDS', 'STRICT_MASK_KINDS', 'LOSSY_FORMATS', 'TORCH_SUFFIXES', 'WEIGHTS_DIR',
+           'DataError', 'project_root', 'data_root', 'figures_dir', 'seed_everything', 'item_seed', 'rng_for',
+           'default_device', 'atomic_write', 'describe_path', 'require_file', 'require_dir', 'name_text', 'short_list',
+           'open_image', 'to_tensor', 'load_image', 'to_uint8', 'save_image', 'list_images', 'dolos_to_fake',
+           'fake_to_dolos', 'keep_to_fake', 'fake_to_keep', 'hole_to_fake', 'fake_to_hole', 'mask_fake',
+           'read_mask_array', 'read_mask', 'load_mask', 'save_mask', 'check_state_dict', 'save_safetensors',
+           'read_weights', 'load_checked', 'check_number', 'check_device', 'check_writable_dir', 'check_writable_file']
 
 # %% ../nbs/00_core.ipynb #463537d5
 class DataError(ValueError):
@@ -389,6 +389,49 @@ def save_safetensors(tensors:dict,            # name -> tensor (moved to the CPU
     head += b' ' * (-len(head) % 8)
     with atomic_write(path) as f: f.write(len(head).to_bytes(8, 'little') + head + raw[8 + n:])
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #8362f63f
+TORCH_SUFFIXES = ('.pth', '.pt', '.ckpt', '.tar', '.bin')
+
+def read_weights(path:str|Path,          # a `.safetensors` file or a `torch.save` file (`TORCH_SUFFIXES`)
+                 what:str='weights file', # what the file should be, for messages ('detector checkpoint', ...)
+                 tensors:bool=True,       # False: the safetensors metadata only (the header), tensors None
+                 format:str|None=None,    # the metadata's `format` the file must carry (our writers' tag)
+                 unpickler=None,          # `path -> object` tried when `weights_only` refuses the file
+                )->tuple:
+    "`(tensors, metadata)` of a weights file; `DataError` naming the file for anything unreadable."
+    from safetensors import safe_open
+    path = require_file(path, what)
+    if path.suffix != '.safetensors':
+        if format is not None or not tensors: raise DataError(f'{name_text(path)}: expected a {what} in safetensors format')
+        try: return torch.load(path, map_location='cpu', weights_only=True), {}
+        except pickle.UnpicklingError as e:
+            if unpickler is None:
+                raise DataError(f'{name_text(path)}: refused by torch.load(weights_only=True): the {what} holds pickled '
+                                f'objects, not just tensors ({str(e).splitlines()[0][:200]})') from None
+            try: return unpickler(path), {}
+            except DataError: raise
+            except Exception as e2: raise DataError(f'{name_text(path)}: unreadable {what} ({type(e2).__name__}: {e2})') from None
+        except Exception as e: raise DataError(f'{name_text(path)}: unreadable {what} ({type(e).__name__}: {str(e)[:200]})') from None
+    try:
+        with safe_open(str(path), framework='pt', device='cpu') as f:
+            meta = f.metadata() or {}
+            if format is not None and meta.get('format') != format:
+                raise DataError(f'{name_text(path)}: not a {what} (safetensors metadata format {meta.get("format")!r}, '
+                                f'expected {format!r})')
+            return ({k: f.get_tensor(k) for k in f.keys()} if tensors else None), meta
+    except DataError: raise
+    except Exception as e: raise DataError(f'{name_text(path)}: not a readable safetensors {what} ({type(e).__name__}: {e})') from None
+
+# %% ../nbs/00_core.ipynb #0568ce5c
+def load_checked(module:torch.nn.Module, # network to fill
+                 state:dict,             # name -> tensor
+                 source:str,             # file or description, for the message
+                )->torch.nn.Module:
+    "Check `state` against `module` (see `check_state_dict`), then load it; returns `module`."
+    check_state_dict(module, state, source)
+    module.load_state_dict(state, strict=False)
+    return module
 
 # %% ../nbs/00_core.ipynb #4244bfb2
 WEIGHTS_DIR = Path(str(importlib.resources.files('dolos')))/'weights'   # shipped weight files (package data)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from .core import DataError, atomic_write, data_root, list_images
 from .generate import run_generation
+from .plots import show_grid
 
 # %% auto #0
-__all__ = ['TOY_COUNTS', 'TOY_SUBSET', 'TOY_FAKE_SETS', 'copy_subset', 'build_toy_fakes', 'toy_examples', 'show_grid']
+__all__ = ['TOY_COUNTS', 'TOY_SUBSET', 'TOY_FAKE_SETS', 'copy_subset', 'build_toy_fakes', 'toy_examples']
 
 # %% ../nbs/02j_toyfakes.ipynb #b828a785
 TOY_COUNTS = {'train': 160, 'valid': 32, 'test': 48}
@@ -97,22 +98,3 @@ def toy_examples(n:int=4,              # how many faces
             imgs.append(torch.from_numpy(img).permute(2, 0, 1).float() / 255)
         fm = sample_masks(ann, ks, seed=seed, size=imgs[0].shape[-1])
     return torch.stack(imgs), torch.stack([m.mask.float() for m in fm])[:, None], [m.attribute for m in fm]
-
-# %% ../nbs/02j_toyfakes.ipynb #cbe2f162
-def show_grid(rows:dict,        # {row title: (n, 3 or 1, H, W) images in [0, 1]}
-              titles:list|None=None, # one title per column (e.g. the mask's attribute)
-              size:float=1.3,   # inches per image
-             ):
-    "Draw images as a grid, one row per entry of `rows`; returns the matplotlib figure."
-    import matplotlib.pyplot as plt
-    from dolos.core import to_uint8
-    n = len(next(iter(rows.values())))
-    fig, axs = plt.subplots(len(rows), n, figsize=(size * n, size * len(rows)), dpi=72, squeeze=False)
-    for i, (name, ims) in enumerate(rows.items()):
-        for j in range(n):
-            im = ims[j].detach().float().cpu()
-            axs[i, j].imshow(to_uint8(im.expand(3, -1, -1)), interpolation='nearest'); axs[i, j].set_xticks([]); axs[i, j].set_yticks([])
-            if j == 0: axs[i, j].set_ylabel(name, fontsize=8)
-            if i == 0 and titles: axs[i, j].set_title(titles[j], fontsize=8)
-    fig.tight_layout()
-    return fig
