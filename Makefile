@@ -13,9 +13,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip setuptools wheel
 
-# (Re)install the package with its dev extras; pip is quick when everything is already there.
+# (Re)install the package with its dev extras, at the exact versions of constraints.txt (the ones the
+# committed figures were made with); pip is quick when everything is already there.
 install: $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev]" -c constraints.txt
 
 # Notebooks and library must agree, and notebooks must be clean.
 sync-check: install

@@ -1,4 +1,4 @@
-"""Generation throughput and memory per generator and batch size, through the real driver (`dolos.generate.generate`).
+"""Generation throughput and memory per generator and batch size, through the real driver (`dolos.fakesets.generate`).
 
 Each (generator, batch size) runs in its own process, so the peak resident memory it prints is that run's own.
 Prints images/s (model loading excluded), peak RSS and, on CUDA, peak GPU memory, so users can pick the largest
@@ -13,17 +13,18 @@ from pathlib import Path
 
 def child(a):
     import torch
-    from dolos.generate import plan_inpainting, plan_synthesis, generate, parse_args
+    from dolos.fakesets import plan_inpainting, plan_synthesis, generate, parse_args
+    from dolos.layout import annotation_root, real_dir
     from dolos.generators.core import build_generator
     torch.set_num_threads(a.threads)
     gen = build_generator(a.generators, device=a.device, **parse_args(a.args))
     root = Path(a.root)
     if gen.kind == 'synthesis': jobs = plan_synthesis({'test': a.images})
-    else: jobs = plan_inpainting({'test': root/'celebahq'/'real'/'test'}, counts={'test': a.images})
+    else: jobs = plan_inpainting({'test': real_dir(root, 'celebahq', 'test')}, counts={'test': a.images})
     if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as out:
         t0 = time.time()
-        generate(gen, jobs, out, a.batch_sizes, annotations=root/'celebahq'/'annotations', progress=False, log=None)
+        generate(gen, jobs, out, a.batch_sizes, annotations=annotation_root(root, 'celebahq'), progress=False, log=None)
         dt = time.time() - t0
     gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     print(json.dumps({'generator': a.generators, 'batch': a.batch_sizes, 'images': a.images, 'seconds': dt,

@@ -20,9 +20,9 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.data.core import DataLoaders
 
 from dolos.core import default_device, save_image, save_mask, rng_for
-from dolos.data import Item, make_dataloaders
+from dolos.data import Item, make_dataloaders, PRESET_OF
 from dolos.detectors.core import build_detector
-from dolos.train import adam, resolve_precision, PRESET_OF
+from dolos.train import adam, resolve_precision
 
 SUPERVISION = {'patches': 'full', 'gradcam': 'weak', 'attention': 'weak'}
 DEFAULT_BS = {'patches': 64, 'gradcam': 32, 'attention': 32}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #5df3fe6d
 from __future__ import annotations
-import argparse, csv, hashlib, json, os, re, sys
+import csv, hashlib, json, os, re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.script import Param
 from PIL import Image, UnidentifiedImageError
 import warnings
 with warnings.catch_warnings():  # fastai's import trips torch's deprecation of torch.jit.script: not ours to act on
@@ -20,21 +21,21 @@ with warnings.catch_warnings():  # fastai's import trips torch's deprecation of 
     from fastai.data.load import DataLoader
     from fastai.callback.core import Callback
 
+from .cli import run_command
 from .core import (DataError, data_root, item_seed, rng_for, list_images, open_image, to_tensor, describe_path, require_file,
                         name_text, read_mask, save_image, save_mask, check_number, IMAGE_EXTENSIONS, MASK_KINDS, STRICT_MASK_KINDS,
                         LOSSY_FORMATS)
+from .layout import SPLITS, real_root, real_dir, fake_set_dir, fake_image_dir, fake_mask_dir
 
 # %% auto #0
-__all__ = ['SPLITS', 'DATASETS', 'RESAMPLE', 'PREPROCESSING', 'PRESET_OF', 'MASK_RESAMPLE', 'Item', 'Problem', 'DatasetSpec',
-           'DolosFolder', 'Union', 'coco_id', 'CocoGlide', 'FolderDataset', 'CsvDataset', 'register_dataset', 'catalog',
+__all__ = ['DATASETS', 'RESAMPLE', 'PREPROCESSING', 'PRESET_OF', 'MASK_RESAMPLE', 'Item', 'Problem', 'DatasetSpec', 'DolosFolder',
+           'Union', 'coco_id', 'CocoGlide', 'FolderDataset', 'CsvDataset', 'register_dataset', 'catalog',
            'resolve_dataset', 'get_items', 'write_example_tree', 'SplitReport', 'VerifyReport', 'verify',
-           'dolos_data_cli', 'load_item_mask', 'resize_image', 'normalize_images', 'ResizedCache', 'mask_to_grid',
-           'grid_targets', 'ImageMaskDataset', 'to_model_batch', 'stream_indices', 'DolosDataLoader',
-           'default_num_workers', 'make_dataloaders', 'SetEpoch']
+           'dolos_data_list', 'dolos_data_verify', 'dolos_data_cli', 'load_item_mask', 'resize_image',
+           'normalize_images', 'ResizedCache', 'mask_to_grid', 'grid_targets', 'ImageMaskDataset', 'to_model_batch',
+           'stream_indices', 'DolosDataLoader', 'default_num_workers', 'make_dataloaders', 'SetEpoch']
 
 # %% ../nbs/01_data.ipynb #3389acb9
-SPLITS = ('train', 'valid', 'test')
-
 @dataclass(frozen=True)
 class Item:
     "One image of a dataset: path, mask path (or None) and label (1 = fake, 0 = real)."
@@ -64,6 +65,10 @@ class DatasetSpec:
     def __repr__(self): return f'{type(self).__name__}({self.name!r}, kind={self.kind!r})'
 
 # %% ../nbs/01_data.ipynb #fc3190e3
+def _pattern(*dirs)->str:
+    "The file pattern `a/{b,c}/{split}/<name>.png` of split folders built with the split `'{split}'` (what `dolos_data list` shows)."
+    return '/'.join(p[0] if len(set(p)) == 1 else '{' + ','.join(p) + '}' for p in zip(*(Path(d).parts for d in dirs))) + '/<name>.png'
+
 class DolosFolder(DatasetSpec):
     "A dataset in the DOLOS layout: `real`, a full fake (`fake/<gen>`) or a partial fake (`fake/<gen>/{images,masks}`)."
     def __init__(self, name:str, # catalog name, e.g. 'celebahq-lama'
@@ -74,12 +79,15 @@ class DolosFolder(DatasetSpec):
         self.name,self.source,self.gen,self.masks = name,source,gen,masks
         self.kind = 'real' if gen is None else 'partial' if masks else 'full'
         self.label = 0 if gen is None else 1
-        base = f'{source}/real' if gen is None else f'{source}/fake/{gen}'
-        self.pattern = f'{base}/{{images,masks}}/{{split}}/<name>.png' if masks else f'{base}/{{split}}/<name>.png'
+        self.pattern = _pattern(self.image_dir('', '{split}'), *([self.mask_dir('', '{split}')] if masks else []))
 
-    def base(self, root:Path)->Path: return Path(root)/self.source/('real' if self.gen is None else f'fake/{self.gen}')
-    def image_dir(self, root, split): return self.base(root)/'images'/split if self.masks else self.base(root)/split
-    def mask_dir(self, root, split): return self.base(root)/'masks'/split if self.masks else None
+    def base(self, root:Path)->Path:
+        "The dataset's folder: `<root>/<source>/real` or the fake set's (`dolos.layout`)."
+        return real_root(root, self.source) if self.gen is None else fake_set_dir(root, self.source, self.gen)
+    def image_dir(self, root, split):
+        if self.gen is None: return real_dir(root, self.source, split)
+        return fake_image_dir(self.base(root), split, partial=self.masks)
+    def mask_dir(self, root, split): return fake_mask_dir(self.base(root), split) if self.masks else None
     def present(self, root): return self.base(root).is_dir()
 
     def scan(self, split, root):
@@ -134,9 +142,12 @@ class CocoGlide(DatasetSpec):
     "COCO Glide: `real/`, `fake/`, `mask/` (255 = fake), fakes paired with masks by COCO id; test only."
     kind = 'coco-glide'
     dirnames = ('coco-glide', 'CocoGlide')
-    def __init__(self, name='coco-glide'):
+    def __init__(self, name='coco-glide', # catalog name
+                 dirnames:tuple|None=None, # folder names under the data root, first found wins (default: COCO Glide's two spellings)
+                ):
         self.name = name
-        self.pattern = 'coco-glide/{real,fake,mask}/<coco name>.png (+ table.csv); test only'
+        if dirnames is not None: self.dirnames = tuple(dirnames)
+        self.pattern = f'{self.dirnames[0]}/{{real,fake,mask}}/<coco name>.png (+ table.csv); test only'
     def base(self, root):
         for d in self.dirnames:
             if (Path(root)/d).is_dir(): return Path(root)/d
@@ -276,12 +287,14 @@ class CsvDataset(DatasetSpec):
 # %% ../nbs/01_data.ipynb #d4c6f96f
 DATASETS: dict[str, DatasetSpec] = {}
 
+# %% ../nbs/01_data.ipynb #c9b3fb46
 def register_dataset(spec:DatasetSpec, # a spec; its `name` becomes the catalog key
                     )->DatasetSpec:
     "Add `spec` to the catalog (replacing a spec of the same name)."
     DATASETS[spec.name] = spec
     return spec
 
+# %% ../nbs/01_data.ipynb #8c781e82
 for _src in ('celebahq', 'ffhq'):
     register_dataset(DolosFolder(f'{_src}-real', _src))
     register_dataset(DolosFolder(f'{_src}-p2', _src, 'p2'))
@@ -292,7 +305,8 @@ register_dataset(Union('three-but-repaint', ('celebahq-lama', 'celebahq-pluralis
 register_dataset(Union('three-but-ldm', ('celebahq-repaint-p2-9k', 'celebahq-lama', 'celebahq-pluralistic')))
 register_dataset(Union('three-but-lama', ('celebahq-repaint-p2-9k', 'celebahq-pluralistic', 'celebahq-ldm')))
 register_dataset(Union('three-but-pluralistic', ('celebahq-lama', 'celebahq-repaint-p2-9k', 'celebahq-ldm')))
-register_dataset(CocoGlide());
+register_dataset(CocoGlide())
+register_dataset(CocoGlide('toy-glide', ('toy-glide',)));   # the toy profile's unseen set, made by dolos.toyscenes
 
 # %% ../nbs/01_data.ipynb #b8c30613
 def catalog()->list[dict]:
@@ -310,7 +324,7 @@ def resolve_dataset(name:str|DatasetSpec, # catalog name, a spec, or a path to a
     if p.suffix.lower() == '.csv' and p.is_file(): return CsvDataset(str(p), p.resolve(), mask_kind)
     if p.is_dir() and p.name not in DATASETS:
         p = p.resolve()
-        if (p/'images').is_dir(): return FolderDataset(str(p), p/'images', p/'masks' if (p/'masks').is_dir() else None, mask_kind=mask_kind)
+        if fake_image_dir(p).is_dir(): return FolderDataset(str(p), fake_image_dir(p), fake_mask_dir(p) if fake_mask_dir(p).is_dir() else None, mask_kind=mask_kind)
         return FolderDataset(str(p), p)
     if (what := describe_path(p)) != 'missing':
         raise DataError(f'{name_text(name)}: expected a catalog name, a CSV file or a folder, but this is {what}')
@@ -386,6 +400,7 @@ class SplitReport:
         sz = ', '.join(f'{w}x{h} ({c})' for (w, h), c in sorted(self.sizes.items())) or '-'
         return f'{self.dataset:24} {self.split:6} {self.n_images:7d} {self.n_masks:7d}  {sz}'
 
+# %% ../nbs/01_data.ipynb #412ae782
 @dataclass
 class VerifyReport:
     "What `verify` found: one `SplitReport` per dataset and split, and every `Problem`."
@@ -476,30 +491,32 @@ def verify(name:str|DatasetSpec|None=None, # a dataset (union: each member); Non
     return rep
 
 # %% ../nbs/01_data.ipynb #522d0e70
+def dolos_data_list():
+    "Print the catalog: name, kind, path pattern under the data root."
+    for r in catalog(): print(f"{r['name']:24} {r['kind']:10} {r['pattern']}")
+
+# %% ../nbs/01_data.ipynb #f9477485
+_MASK_KIND_HELP = ('mask convention of a CSV or folder given by path (catalog datasets know their own): '
+                   + '; '.join(f'{k}: {v}' for k, v in MASK_KINDS.items()))
+
+def dolos_data_verify(root:str|None=None,     # data root (default: $DOLOS_DATA, else <project>/data)
+                      dataset:str|None=None,  # one catalog name, CSV file or image folder (default: every dataset present)
+                      split:str|None=None,    # one split (default: all)
+                      mask_kind:Param(_MASK_KIND_HELP, choices=list(MASK_KINDS))='dolos',
+                      workers:int|None=None,  # decoding threads, 1 to 64 (default: 2 per core, at most 16)
+                     )->int:
+    "Check every file; exit 1 listing every problem by file."
+    check_number('--workers', workers, 1, 64, integer=True)
+    rep = verify(None if dataset is None else resolve_dataset(dataset, mask_kind), split, root, workers)
+    print(name_text(rep))
+    return 0 if rep.ok else 1
+
+# %% ../nbs/01_data.ipynb #ee23e32b
 def dolos_data_cli(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
                   )->int:
     "Console script `dolos_data`: `list` the catalog, or `verify` a data root."
-    ap = argparse.ArgumentParser(prog='dolos_data', description='The dolos dataset catalog and data verification.')
-    sub = ap.add_subparsers(dest='cmd', required=True)
-    sub.add_parser('list', help='print the catalog: name, kind, path pattern under the data root')
-    v = sub.add_parser('verify', help='check every file; exit 1 listing every problem by file')
-    v.add_argument('--root', help='data root (default: $DOLOS_DATA, else <project>/data)')
-    v.add_argument('--dataset', help='one catalog name, CSV file or image folder (default: every dataset present)')
-    v.add_argument('--split', help='one split (default: all)')
-    v.add_argument('--mask-kind', default='dolos', choices=list(MASK_KINDS), help='mask convention of a CSV or folder given by path '
-                   '(catalog datasets know their own): ' + '; '.join(f'{k}: {v}' for k, v in MASK_KINDS.items()))
-    v.add_argument('--workers', type=int, help='decoding threads, 1 to 64 (default: 2 per core, at most 16)')
-    a = ap.parse_args(argv)
-    if a.cmd == 'list':
-        for r in catalog(): print(f"{r['name']:24} {r['kind']:10} {r['pattern']}")
-        return 0
-    try:
-        check_number('--workers', a.workers, 1, 64, integer=True)
-        rep = verify(None if a.dataset is None else resolve_dataset(a.dataset, a.mask_kind), a.split, a.root, a.workers)
-    except DataError as e:
-        print(name_text(f'dolos_data verify: error: {e}'), file=sys.stderr); return 2
-    print(name_text(rep))
-    return 0 if rep.ok else 1
+    return run_command({'list': dolos_data_list, 'verify': dolos_data_verify}, 'dolos_data', argv,
+                       description='The dolos dataset catalog and data verification.')
 
 # %% ../nbs/01_data.ipynb #f300c973
 def load_item_mask(item:Item, # an item with a mask file
@@ -513,10 +530,13 @@ def load_item_mask(item:Item, # an item with a mask file
 RESAMPLE = {'nearest': Image.Resampling.NEAREST, 'bilinear': Image.Resampling.BILINEAR,
             'bicubic': Image.Resampling.BICUBIC, 'lanczos': Image.Resampling.LANCZOS,
             'box': Image.Resampling.BOX, 'hamming': Image.Resampling.HAMMING}
+
+# %% ../nbs/01_data.ipynb #218bb1ad
 PREPROCESSING = {'weak': dict(resample='lanczos', flip=True),
                  'full': dict(resample='bilinear', flip=False),
                  'attention': dict(resample='bilinear', flip=False)}
-# which preset each (method, supervision) of the study used; training and prediction both read it here
+
+# %% ../nbs/01_data.ipynb #149d7082
 PRESET_OF = {('patches', 'weak'): 'weak', ('gradcam', 'weak'): 'weak', ('patches', 'full'): 'full',
              ('gradcam', 'full'): 'full', ('attention', 'weak'): 'attention', ('attention', 'full'): 'attention'}
 
@@ -572,8 +592,9 @@ class ResizedCache:
     def filled(self)->int: return int(self._open()['done'].sum())
 
 # %% ../nbs/01_data.ipynb #f00768a5
-MASK_RESAMPLE = ('nearest', 'bilinear')
+MASK_RESAMPLE = ('nearest', 'bilinear', 'bicubic')
 
+# %% ../nbs/01_data.ipynb #d1940366
 def mask_to_grid(fake,                    # (H, W) source mask, 1 (or True) = fake, values in {0, 1}
                  size:tuple[int, int],    # target grid (h, w)
                  resample:str='nearest',  # PIL filter: 'nearest' (Patches, Grad-CAM-FCN) or 'bilinear' (Attention)

@@ -4,14 +4,16 @@
 
 # %% ../nbs/03f_evaluate.ipynb #be2c6b17
 from __future__ import annotations
-import argparse, csv, io, itertools, json, math, os, sys, tempfile
+import csv, io, itertools, json, math, os, tempfile
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.script import Param
 
+from .cli import run_command
 from .core import (DataError, atomic_write, default_device, list_images, mask_fake, name_text, read_mask, MASK_KINDS,
                         check_number, check_device, check_writable_file, describe_path, require_dir, require_file)
 
@@ -19,12 +21,10 @@ from .metrics import LocalisationMeter, RealAreaMeter, choose_threshold, detecti
 
 # %% auto #0
 __all__ = ['list_maps', 'pair_maps_masks', 'pair_maps_items', 'load_map', 'read_scores', 'default_workers', 'stream',
-           'read_fake_mask', 'load_pair', 'evaluate_localisation', 'evaluate_pairs', 'evaluate_folders',
-           'write_example_predictions', 'dolos_evaluate_cli']
+           'read_fake_mask', 'load_pair', 'evaluate_localisation', 'evaluate_pairs', 'perturbation_of',
+           'evaluate_folders', 'write_example_predictions', 'dolos_evaluate', 'dolos_evaluate_cli']
 
 # %% ../nbs/03f_evaluate.ipynb #d7ba0046
-def _shown(paths, k=5): return ', '.join(str(p) for p in paths[:k]) + (f' (and {len(paths) - k} more)' if len(paths) > k else '')
-
 def list_maps(pred:str|Path, # a dolos_predict output folder
              )->dict[str, Path]:
     "`{stem: path}` of the maps in `pred/maps`, sorted; `DataError` if there are none."
@@ -35,6 +35,9 @@ def list_maps(pred:str|Path, # a dolos_predict output folder
     maps = {p.stem: p for p in sorted(d.glob('*.npy'))}
     if not maps: raise DataError(f'{d}: no maps (*.npy) found')
     return maps
+
+# %% ../nbs/03f_evaluate.ipynb #a21b51fa
+def _shown(paths, k=5): return ', '.join(str(p) for p in paths[:k]) + (f' (and {len(paths) - k} more)' if len(paths) > k else '')
 
 def pair_maps_masks(pred:str|Path,    # a dolos_predict output folder
                     masks:str|Path,   # folder of masks <stem>.png
@@ -50,6 +53,7 @@ def pair_maps_masks(pred:str|Path,    # a dolos_predict output folder
     if no_map: raise DataError(f'no map in {Path(pred)/"maps"} for mask(s) {_shown(no_map)}')
     return [(name_text(s), maps[s], mk[s], kind) for s in maps]
 
+# %% ../nbs/03f_evaluate.ipynb #e70db789
 def pair_maps_items(pred:str|Path, # a dolos_predict output folder
                     items:list,    # `dolos.data.Item`s of the fake images predicted into `pred` (those with a mask are paired)
                    )->list[tuple[str, Path, Path, str]]:
@@ -117,6 +121,7 @@ def default_workers()->int:
     except AttributeError: n = os.cpu_count() or 1
     return max(1, min(8, n + 1))
 
+# %% ../nbs/03f_evaluate.ipynb #783280e1
 def _as_list(batch): return [x for x, _ in batch], [v for _, v in batch]
 
 def stream(items:list,       # what to load, one entry per image
@@ -178,6 +183,7 @@ def load_pair(x:tuple)->tuple[np.ndarray, np.ndarray]:
     "`(stem, map, mask[, mask kind])` -> (map float32 (h, w), mask bool (H, W) True = fake), the mask read the original's way."
     return load_map(x[1]), read_fake_mask(x[2], x[3] if len(x) > 3 else 'dolos')
 
+# %% ../nbs/03f_evaluate.ipynb #111ef71f
 def _load_pair_resized(x):
     "`load_pair` plus the map resized to the mask size by PIL (for a meter that resizes on the CPU)."
     m, t = load_pair(x)
@@ -259,6 +265,15 @@ def evaluate_pairs(pairs:list,                 # (stem, map, mask[, kind]) of th
                    image_auc=image_auc(real_scores, fake_scores))
     return res, meter
 
+# %% ../nbs/03f_evaluate.ipynb #7d7aafff
+def perturbation_of(pred:str|Path, # a dolos_predict output folder
+                   )->str|None:
+    "The perturbation (`kind:strength`) a prediction folder was made under, from its `run.json`; None for a clean run."
+    run = Path(pred)/'run.json'
+    if not run.is_file(): return None
+    try: return json.loads(run.read_text()).get('perturbation')
+    except ValueError as e: raise DataError(f'{name_text(run)}: unreadable prediction settings ({e})') from e
+
 # %% ../nbs/03f_evaluate.ipynb #0b95e24f
 def evaluate_folders(pred:str|Path,              # dolos_predict folder of the fake test images
                      masks:str|Path,             # their masks <stem>.png (convention: `mask_kind`)
@@ -273,9 +288,14 @@ def evaluate_folders(pred:str|Path,              # dolos_predict folder of the f
                     )->dict:
     "Score a prediction folder against a mask folder (and reals): the flat results dictionary, scores in percent."
     if (valid_pred is None) != (valid_masks is None): raise DataError('--valid-pred and --valid-masks go together')
+    pert = {'--pred': perturbation_of(pred), **({'--reals': perturbation_of(reals)} if reals is not None else {})}
+    if len(set(pert.values())) > 1:
+        raise DataError('the fakes and the reals were predicted under different perturbations ('
+                        + ', '.join(f'{k}: {v or "none"}' for k, v in pert.items()) + '); an AP over them would mix two conditions')
     vp = None if valid_pred is None else pair_maps_masks(valid_pred, valid_masks, mask_kind)
     res, meter = evaluate_pairs(pair_maps_masks(pred, masks, mask_kind), pred, reals, tau, vp, bs, workers, device, extended)
     res = dict(pred=res.pop('pred'), masks=name_text(masks), mask_kind=mask_kind, **res)
+    if pert['--pred']: res['perturbation'] = pert['--pred']
     if per_image is not None:
         with atomic_write(per_image, 'w') as f: meter.per_image().to_csv(f, index=False)
     return res
@@ -306,36 +326,36 @@ def write_example_predictions(root:str|Path, # folder to create `pred/`, `masks/
     return pred, masks, reals
 
 # %% ../nbs/03f_evaluate.ipynb #a438d786
-def dolos_evaluate_cli(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
-                      )->int:
-    "Console script `dolos_evaluate`: every parameter is checked before any file is read."
-    ap = argparse.ArgumentParser(prog='dolos_evaluate', description='Score dolos_predict maps (and scores) against masks.')
-    ap.add_argument('--pred', required=True, help='dolos_predict output folder of the fake test images')
-    ap.add_argument('--masks', required=True, help='folder of their masks <stem>.png (DOLOS: 255 = real, 0 = fake; see --mask-kind)')
-    ap.add_argument('--mask-kind', default='dolos', choices=list(MASK_KINDS),
-                    help='convention of the mask files: ' + '; '.join(f'{k}: {v}' for k, v in MASK_KINDS.items()) + ' (default: dolos)')
-    ap.add_argument('--reals', help='dolos_predict output folder of the real test images (AP, image AUC, false-positive area)')
-    ap.add_argument('--tau', type=float, default=0.5, help='threshold, strict: fake when map > tau (default 0.5)')
-    ap.add_argument('--valid-pred', help='dolos_predict folder of fake validation images: choose tau there')
-    ap.add_argument('--valid-masks', help='masks of the validation images')
-    ap.add_argument('--bs', type=int, default=64, help='images per batch (>= 1)')
-    ap.add_argument('--workers', type=int, help='reading threads (default: usable cores + 1, at most 8; 0 = read in the main thread)')
-    ap.add_argument('--device', help='cpu, cuda, ... (default: dolos.core.default_device)')
-    ap.add_argument('--no-extended', action='store_true', help='skip pixel AUC, oracle and validation tau (faster on CPU)')
-    ap.add_argument('--out', help='JSON file to write (default PRED/metrics.json)')
-    a = ap.parse_args(argv)
-    try:
-        check_number('--tau', a.tau, 0, 1); check_number('--bs', a.bs, 1, integer=True); check_number('--workers', a.workers, 0, 64, integer=True)
-        device = check_device(a.device)
-        for name, d in (('--pred', a.pred), ('--masks', a.masks), ('--reals', a.reals), ('--valid-pred', a.valid_pred), ('--valid-masks', a.valid_masks)):
-            if d is not None: require_dir(d, f'{name} folder')
-        out = check_writable_file(a.out or Path(a.pred)/'metrics.json')
-        per_image = check_writable_file(Path(a.pred)/'metrics_per_image.csv', '--pred (metrics_per_image.csv)')
-        res = evaluate_folders(a.pred, a.masks, a.reals, a.tau, a.valid_pred, a.valid_masks, a.bs, a.workers, device,
-                               extended=not a.no_extended, per_image=per_image, mask_kind=a.mask_kind)
-    except DataError as e:
-        print(name_text(f'dolos_evaluate: error: {e}'), file=sys.stderr); return 2
+_KINDS = '; '.join(f'{k}: {v}' for k, v in MASK_KINDS.items())
+
+def dolos_evaluate(pred:Param(required=True)=None,  # dolos_predict output folder of the fake test images
+                   masks:Param(required=True)=None, # folder of their masks <stem>.png (DOLOS: 255 = real, 0 = fake; see --mask-kind)
+                   mask_kind:Param('convention of the mask files: ' + _KINDS, choices=list(MASK_KINDS))='dolos',
+                   reals:str|None=None,       # dolos_predict output folder of the real test images (AP, image AUC, false-positive area)
+                   tau:float=0.5,             # threshold, strict: fake when map > tau
+                   valid_pred:str|None=None,  # dolos_predict folder of fake validation images: choose tau there
+                   valid_masks:str|None=None, # masks of the validation images
+                   bs:int=64,                 # images per batch (>= 1)
+                   workers:int|None=None,     # reading threads (default: usable cores + 1, at most 8; 0 = read in the main thread)
+                   device:str|None=None,      # cpu, cuda, ... (default: dolos.core.default_device)
+                   extended:bool=True,        # pixel AUC, oracle and validation tau; --no-extended skips them (faster on CPU)
+                   out:str|None=None,         # JSON file to write (default PRED/metrics.json)
+                  ):
+    "Score dolos_predict maps (and scores) against masks."
+    check_number('--tau', tau, 0, 1); check_number('--bs', bs, 1, integer=True); check_number('--workers', workers, 0, 64, integer=True)
+    device = check_device(device)
+    for name, d in (('--pred', pred), ('--masks', masks), ('--reals', reals), ('--valid-pred', valid_pred), ('--valid-masks', valid_masks)):
+        if d is not None: require_dir(d, f'{name} folder')
+    out = check_writable_file(out or Path(pred)/'metrics.json')
+    per_image = check_writable_file(Path(pred)/'metrics_per_image.csv', '--pred (metrics_per_image.csv)')
+    res = evaluate_folders(pred, masks, reals, tau, valid_pred, valid_masks, bs, workers, device,
+                           extended=extended, per_image=per_image, mask_kind=mask_kind)
     text = json.dumps(res, indent=1)
     with atomic_write(out, 'w') as f: f.write(text + '\n')
     print(text)
-    return 0
+
+# %% ../nbs/03f_evaluate.ipynb #ebf6da6a
+def dolos_evaluate_cli(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
+                      )->int:
+    "Console script `dolos_evaluate`: 0 on success, 2 for a bad option or bad input (named on stderr)."
+    return run_command(dolos_evaluate, 'dolos_evaluate', argv)

@@ -7,13 +7,22 @@ from __future__ import annotations
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SPLITS', 'PARTS', 'real_dir', 'annotation_root', 'annotation_path', 'fake_set_dir', 'fake_image_dir', 'fake_mask_dir',
-           'fake_pair']
+__all__ = ['SPLITS', 'PARTS', 'real_root', 'real_dir', 'annotation_root', 'annotation_path', 'fake_root', 'fake_set_dir',
+           'fake_image_dir', 'fake_mask_dir', 'fake_pair', 'fake_set_of']
 
 # %% ../nbs/00a_layout.ipynb #8bf58c8b
 SPLITS = ('train', 'valid', 'test')
+
+# %% ../nbs/00a_layout.ipynb #1f55d278
 PARTS = ('skin', 'nose', 'eye_g', 'l_eye', 'r_eye', 'l_brow', 'r_brow', 'l_ear', 'r_ear', 'mouth',
          'u_lip', 'l_lip', 'hair', 'hat', 'ear_r', 'neck_l', 'neck', 'cloth')   # CelebAMask-HQ's 18 parts
+
+# %% ../nbs/00a_layout.ipynb #53fb34a3
+def real_root(root:str|Path, # data root
+              source:str,    # e.g. 'celebahq'
+             )->Path:
+    "Folder of the real images of one source, one sub-folder per split: `<root>/<source>/real`."
+    return Path(root)/source/'real'
 
 # %% ../nbs/00a_layout.ipynb #59f6eeee
 def real_dir(root:str|Path, # data root
@@ -21,7 +30,7 @@ def real_dir(root:str|Path, # data root
              split:str,     # 'train', 'valid' or 'test'
             )->Path:
     "Folder of the real images of one source and split: `<root>/<source>/real/<split>`."
-    return Path(root)/source/'real'/split
+    return real_root(root, source)/split
 
 # %% ../nbs/00a_layout.ipynb #a82013d4
 def annotation_root(root:str|Path, # data root
@@ -38,28 +47,37 @@ def annotation_path(ann_root:str|Path, # an annotation root (`annotation_root`)
     "Path of the annotation file of `part` for image `k`: `<ann_root>/<k//2000>/{k:05d}_{part}.png`."
     return Path(ann_root)/str(int(k) // 2000)/f'{int(k):05d}_{part}.png'
 
+# %% ../nbs/00a_layout.ipynb #a96a3979
+def fake_root(root:str|Path, # data root
+              source:str,    # e.g. 'celebahq'
+             )->Path:
+    "Folder of the fake sets made from (or imitating) one source: `<root>/<source>/fake`."
+    return Path(root)/source/'fake'
+
 # %% ../nbs/00a_layout.ipynb #59217cae
 def fake_set_dir(root:str|Path, # data root
                  source:str,    # the source whose images were manipulated (or imitated)
                  name:str,      # the set, e.g. 'repaint-p2' or 'p2'
                 )->Path:
     "Folder of one fake set: `<root>/<source>/fake/<name>`."
-    return Path(root)/source/'fake'/name
+    return fake_root(root, source)/name
 
 # %% ../nbs/00a_layout.ipynb #d01cab66
-def fake_image_dir(set_dir:str|Path, # a fake set (`fake_set_dir`)
-                   split:str,        # 'train', 'valid' or 'test'
-                   partial:bool=True,# locally manipulated (with masks) or fully generated
+def fake_image_dir(set_dir:str|Path,     # a fake set (`fake_set_dir`)
+                   split:str|None=None,  # 'train', 'valid' or 'test'; None: the folder of every split's
+                   partial:bool=True,    # locally manipulated (with masks) or fully generated
                   )->Path:
     "Folder of a fake set's images of one split: `<set>/images/<split>`, or `<set>/<split>` for full fakes."
-    return Path(set_dir)/'images'/split if partial else Path(set_dir)/split
+    d = Path(set_dir)/'images' if partial else Path(set_dir)
+    return d if split is None else d/split
 
 # %% ../nbs/00a_layout.ipynb #2ce7f8e5
-def fake_mask_dir(set_dir:str|Path, # a locally manipulated fake set (`fake_set_dir`)
-                  split:str,        # 'train', 'valid' or 'test'
+def fake_mask_dir(set_dir:str|Path,    # a locally manipulated fake set (`fake_set_dir`)
+                  split:str|None=None, # 'train', 'valid' or 'test'; None: the folder of every split's
                  )->Path:
     "Folder of a fake set's masks of one split: `<set>/masks/<split>` (one mask per image, same name)."
-    return Path(set_dir)/'masks'/split
+    d = Path(set_dir)/'masks'
+    return d if split is None else d/split
 
 # %% ../nbs/00a_layout.ipynb #2cb8c2b9
 def fake_pair(set_dir:str|Path, # a locally manipulated fake set
@@ -68,3 +86,9 @@ def fake_pair(set_dir:str|Path, # a locally manipulated fake set
              )->tuple[Path, Path]:
     "`(image, mask)` paths of one locally manipulated image (both PNG)."
     return fake_image_dir(set_dir, split)/f'{stem}.png', fake_mask_dir(set_dir, split)/f'{stem}.png'
+
+# %% ../nbs/00a_layout.ipynb #9bcbeb2f
+def fake_set_of(path:str|Path, # an image or mask of a locally manipulated set (`fake_pair`)
+               )->Path:
+    "The fake set of `<set>/{images,masks}/<split>/<name>.png`: `<set>`."
+    return Path(path).parents[2]

@@ -12,18 +12,18 @@ import torch
 import torch.nn.functional as F
 
 from .core import DataError, read_mask_array, require_dir, rng_for
-from .toyworld import PARTS, celebamask_path
+from .layout import PARTS, annotation_path
 
 # %% auto #0
-__all__ = ['ATTRIBUTES', 'DILATED', 'MAX_KERNEL', 'REFERENCE_RES', 'image_index', 'read_parts', 'attribute_regions',
+__all__ = ['ATTRIBUTES', 'DILATED', 'REFERENCE_RES', 'MAX_KERNEL', 'image_index', 'read_parts', 'attribute_regions',
            'dilation_kernel', 'dilate', 'FaceMask', 'sample_mask', 'sample_masks']
 
 # %% ../nbs/01b_masks.ipynb #7849c46c
 ATTRIBUTES = {'skin': ('skin',), 'hair': ('hair',), 'eyes': ('l_eye', 'r_eye'),
               'mouth': ('mouth', 'u_lip', 'l_lip'), 'nose': ('nose',), 'glasses': ('eye_g',)}
-DILATED = ('eyes', 'mouth', 'nose')   # the small parts, grown by a random kernel
-MAX_KERNEL = 15                       # largest dilation kernel, in pixels at 512x512
-REFERENCE_RES = 512                   # CelebAMask-HQ's annotation resolution
+
+# %% ../nbs/01b_masks.ipynb #9cab59ab
+DILATED = ('eyes', 'mouth', 'nose')
 
 # %% ../nbs/01b_masks.ipynb #7cfc6dae
 def image_index(key, # an index, or an image name/path whose stem is the index ('00042.png', '42.jpg')
@@ -45,11 +45,11 @@ def read_parts(ann_root:str|Path,     # annotation root (`CelebAMask-HQ-mask-ann
     "`{part: bool (H, W)}` for the annotation files of image `key` that exist; `DataError` for a missing folder or image."
     ann_root, k = Path(ann_root), image_index(key)
     ann_root = require_dir(ann_root, 'annotation folder')
-    shard = celebamask_path(ann_root, k, 'skin').parent
+    shard = annotation_path(ann_root, k, 'skin').parent
     if not shard.is_dir(): raise DataError(f'{shard}: annotation shard folder not found (needed for image {k:05d})')
     out, shape = {}, None
     for q in (parts or PARTS):
-        path = celebamask_path(ann_root, k, q)
+        path = annotation_path(ann_root, k, q)
         if not path.is_file(): continue
         a = read_mask_array(path)
         if a.ndim == 3: a = a[..., :1] if a.shape[2] == 2 else a[..., :3]
@@ -57,7 +57,7 @@ def read_parts(ann_root:str|Path,     # annotation root (`CelebAMask-HQ-mask-ann
         if shape is not None and m.shape != shape:
             raise DataError(f'{path}: size {m.shape} differs from the other annotations of image {k:05d} ({shape})')
         out[q], shape = m, m.shape
-    if not out and not any(celebamask_path(ann_root, k, q).is_file() for q in PARTS):
+    if not out and not any(annotation_path(ann_root, k, q).is_file() for q in PARTS):
         raise DataError(f'{shard}: no annotation files for image {k:05d} (expected {k:05d}_<part>.png)')
     return out
 
@@ -72,6 +72,12 @@ def attribute_regions(parts:dict,             # {part: bool (H, W)} from `read_p
         if ms and (m := np.logical_or.reduce(ms)).any(): out[name] = m
     return out
 
+# %% ../nbs/01b_masks.ipynb #f9237adb
+REFERENCE_RES = 512
+
+# %% ../nbs/01b_masks.ipynb #d3dd3a93
+MAX_KERNEL = 15
+
 # %% ../nbs/01b_masks.ipynb #c4c3bf92
 def dilation_kernel(radius:int,                # radius drawn at 512x512, in {0, ..., (MAX_KERNEL-1)//2}
                     ann_size:int=REFERENCE_RES, # resolution of the annotations being dilated
@@ -79,6 +85,7 @@ def dilation_kernel(radius:int,                # radius drawn at 512x512, in {0,
     "Odd kernel size at `ann_size` for a radius defined at 512x512: `2 * round_half_up(radius * ann_size / 512) + 1`."
     return 2 * int(np.floor(radius * ann_size / REFERENCE_RES + 0.5)) + 1
 
+# %% ../nbs/01b_masks.ipynb #b42c9cc6
 def dilate(mask:np.ndarray|torch.Tensor, # (H, W) bool or {0, 1} mask
            kernel:int,                   # odd square kernel size; 1 leaves the mask unchanged
           )->torch.Tensor:
@@ -97,6 +104,7 @@ class FaceMask:
     kernel: int           # dilation kernel applied at the annotation resolution (1 = none)
     mask: torch.Tensor    # float (H, W), 1 = fake (the region to inpaint), 0 = real
 
+# %% ../nbs/01b_masks.ipynb #96e707f2
 def sample_mask(ann_root:str|Path,        # annotation root
                 key,                       # image key (index or name)
                 seed:int=0,                # base seed; the mask depends on (seed, image index) only

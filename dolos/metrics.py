@@ -66,17 +66,19 @@ def pil_bicubic_weights(n_in:int,  # input length (pixels)
 # %% ../nbs/03e_metrics.ipynb #240403db
 RESIZE_KERNELS = ('pil', 'torch')
 
-def _as_batch(maps)->torch.Tensor:
-    t = torch.as_tensor(np.asarray(maps) if not isinstance(maps, torch.Tensor) else maps)
-    if t.ndim == 2: t = t[None]
-    if t.ndim != 3: raise DataError(f'expected maps (N, h, w), got shape {tuple(t.shape)}')
-    return t.float()
-
+# %% ../nbs/03e_metrics.ipynb #dccacfe5
 def pil_resize_map(m:np.ndarray,       # one soft map (h, w), float32
                    size:tuple[int, int], # target (H, W)
                   )->np.ndarray:
     "One map resized by PIL's own bicubic (mode `F`): float32 `(H, W)`. Releases the GIL, so threads can share the work."
     return np.asarray(Image.fromarray(np.asarray(m, np.float32)).resize((int(size[1]), int(size[0])), Image.Resampling.BICUBIC))
+
+# %% ../nbs/03e_metrics.ipynb #b436c38d
+def _as_batch(maps)->torch.Tensor:
+    t = torch.as_tensor(np.asarray(maps) if not isinstance(maps, torch.Tensor) else maps)
+    if t.ndim == 2: t = t[None]
+    if t.ndim != 3: raise DataError(f'expected maps (N, h, w), got shape {tuple(t.shape)}')
+    return t.float()
 
 def resize_maps(maps,                   # (N, h, w) soft maps (tensor or array)
                 size:tuple[int, int],   # target (H, W)
@@ -119,6 +121,7 @@ def scores_from_counts(tp, fp, fn, tn)->dict:
 # %% ../nbs/03e_metrics.ipynb #eda84bfd
 DEFAULT_GRID = tuple(round(i / 100, 2) for i in range(101))
 
+# %% ../nbs/03e_metrics.ipynb #66b6c764
 def _argsort_rows(v:torch.Tensor)->torch.Tensor:
     if v.device.type == 'cpu': return torch.from_numpy(np.argsort(v.numpy(), axis=1))
     return torch.argsort(v, dim=1)
@@ -205,6 +208,7 @@ def count_rows(x:torch.Tensor, # (B, ...) bool
 # %% ../nbs/03e_metrics.ipynb #a38a37e7
 AREA_BINS = (0.0, 0.05, 0.10, 0.20, 0.30, 0.50, 1.0)
 
+# %% ../nbs/03e_metrics.ipynb #c1ffe15e
 class LocalisationMeter:
     "Streaming localisation metrics over fake images: feed `update(maps, masks)`, read `per_image()` and `summary()`."
     def __init__(self, tau:float=0.5,          # fixed threshold, strict (> tau)
@@ -319,6 +323,7 @@ def choose_threshold(valid:LocalisationMeter, # a meter fed with validation maps
     if not valid.rows: raise DataError('choose_threshold: the validation meter has no images')
     return float(valid.grid[int(np.argmax(valid.grid_scores(metric).mean(0)))])
 
+# %% ../nbs/03e_metrics.ipynb #bd206e6a
 def scores_at(meter:LocalisationMeter, tau:float)->dict:
     "Macro `iou`, `f1`, `mcc`, `pbca` in percent at a grid τ, from the meter's stored counts."
     grid = np.asarray(meter.grid, np.float64); k = int(np.argmin(np.abs(grid - tau)))
@@ -381,6 +386,7 @@ def detection_ap(real_scores,           # detection scores of real images (label
     return dict(ap=round(float(aps.mean()), 4), ap_2std=round(2 * float(aps.std()), 4),
                 aps=[round(float(a), 4) for a in aps], n=n, seed=seed, draw=draw)
 
+# %% ../nbs/03e_metrics.ipynb #0b13d690
 def image_auc(real_scores, fake_scores)->float:
     "Image-level ROC AUC in percent, all images, fake = positive."
     r = np.asarray(real_scores, np.float64).ravel(); f = np.asarray(fake_scores, np.float64).ravel()

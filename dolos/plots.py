@@ -11,19 +11,19 @@ __all__ = ['show_grid']
 
 # %% ../nbs/00b_plots.ipynb #68fc8c6e
 def show_grid(rows:dict,        # {row title: (n, 3 or 1, H, W) images in [0, 1]}
-              titles:list|None=None, # one title per column (e.g. the mask's attribute)
+              titles:list|dict|None=None, # one title per column (e.g. the mask's attribute), or {row title: one title per image}
               size:float=1.3,   # inches per image
              ):
     "Draw images as a grid, one row per entry of `rows`; returns the matplotlib figure."
     import matplotlib.pyplot as plt
-    from dolos.core import to_uint8
     n = len(next(iter(rows.values())))
+    per_row = titles if isinstance(titles, dict) else {next(iter(rows)): titles} if titles else {}
     fig, axs = plt.subplots(len(rows), n, figsize=(size * n, size * len(rows)), dpi=72, squeeze=False)
     for i, (name, ims) in enumerate(rows.items()):
         for j in range(n):
             im = ims[j].detach().float().cpu()
             axs[i, j].imshow(to_uint8(im.expand(3, -1, -1)), interpolation='nearest'); axs[i, j].set_xticks([]); axs[i, j].set_yticks([])
             if j == 0: axs[i, j].set_ylabel(name, fontsize=8)
-            if i == 0 and titles: axs[i, j].set_title(titles[j], fontsize=8)
+            if name in per_row: axs[i, j].set_title(per_row[name][j], fontsize=8)
     fig.tight_layout()
     return fig

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03h_predict.ipynb #9d792cdf
 from __future__ import annotations
-import argparse, collections, csv, hashlib, json, os, sys, time
+import collections, csv, hashlib, json, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,17 +15,20 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from fastprogress.fastprogress import progress_bar
+from fastcore.script import Param
 
+from .cli import run_command
 from .core import (DataError, atomic_write, default_device, list_images, open_image, save_image, IMAGE_EXTENSIONS,
                         check_device, check_number, check_writable_dir, describe_path, name_text, require_file)
 from .data import (DATASETS, PREPROCESSING, PRESET_OF, RESAMPLE, ImageMaskDataset, Item, get_items,
                         normalize_images, resize_image)
 from .detectors.core import INPUT_SIZES, build_detector, checkpoint_meta, load_detector, save_detector
+from .perturb import parse_perturbation, perturb
 
 # %% auto #0
-__all__ = ['OVERLAY_MAX_SIDE', 'resolve_inputs', 'output_stems', 'detector_resample', 'detector_size', 'ImageFiles',
-           'collate_images', 'Prediction', 'predict_items', 'overlay', 'detector_fingerprint', 'PredictReport',
-           'predict_to_dir', 'training_settings', 'dolos_predict_cli']
+__all__ = ['SMALL_INPUT_BATCHES', 'OVERLAY_MAX_SIDE', 'resolve_inputs', 'output_stems', 'detector_resample', 'detector_size',
+           'ImageFiles', 'collate_images', 'Prediction', 'predict_items', 'overlay', 'detector_fingerprint',
+           'PredictReport', 'predict_to_dir', 'training_settings', 'dolos_predict', 'dolos_predict_cli']
 
 # %% ../nbs/03h_predict.ipynb #09132016
 def resolve_inputs(inputs:Iterable[str|Path], # image files, folders, or catalog datasets `name:split`
@@ -72,6 +75,7 @@ def detector_resample(detector)->str:
     if cfg.get('resample'): return cfg['resample']
     return PREPROCESSING[PRESET_OF.get((cfg.get('method'), cfg.get('supervision')), 'full')]['resample']
 
+# %% ../nbs/03h_predict.ipynb #4e9a028d
 def detector_size(detector, default:int=299)->int:
     "Input side `detector` was trained at when its configuration records it, else `default` (the paper's 299)."
     cfg = getattr(detector, 'config', dict)()
@@ -84,13 +88,19 @@ class ImageFiles(Dataset):
                  paths:list[str|Path],    # image files
                  size:int,                # side of the square model input
                  resample:str='bilinear', # resize filter, a key of `dolos.data.RESAMPLE`
+                 perturbation:str|None=None, # applied to each decoded image first, 'kind:strength' (see `dolos.perturb`)
+                 perturb_seed:int=0,      # seed of the noise perturbation (with the file name)
                 ):
         if resample not in RESAMPLE: raise DataError(f'unknown resample {resample!r}; valid: {", ".join(RESAMPLE)}')
         self.paths, self.size, self.resample = [Path(p) for p in paths], int(size), resample
+        self.perturbation = None if perturbation is None else parse_perturbation(perturbation)
+        self.perturb_seed = int(perturb_seed)
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
         try:
-            im = resize_image(open_image(self.paths[i]), self.size, self.resample)
+            im = open_image(self.paths[i])
+            if self.perturbation: im = perturb(im, *self.perturbation, seed=self.perturb_seed, key=name_text(self.paths[i].name))
+            im = resize_image(im, self.size, self.resample)
             return i, torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))), None
         except DataError as e: return i, None, str(e)
         except Exception as e: return i, None, f'{self.paths[i]}: {type(e).__name__}: {e}'
@@ -111,8 +121,10 @@ class Prediction(NamedTuple):
     map: np.ndarray
 
 # %% ../nbs/03h_predict.ipynb #13a8e4a5
+SMALL_INPUT_BATCHES = 4   # up to this many batches, images are read in the main process: a worker's start costs ~1 s on a CPU
+
 def _workers(n_items, batch_size):
-    if n_items <= batch_size: return 0
+    if n_items <= SMALL_INPUT_BATCHES * batch_size: return 0
     try: cpus = len(os.sched_getaffinity(0))
     except AttributeError: cpus = os.cpu_count() or 1
     return max(1, min(16, cpus - 1))
@@ -129,6 +141,8 @@ def predict_items(detector:torch.nn.Module,     # a `dolos.detectors.Detector` (
                   amp:bool|None=None,           # bf16 autocast + channels_last; on for CUDA if None
                   errors:list|None=None,        # collects `(path, message)` of unreadable files; raise at the end if None
                   progress:bool=False,          # show a progress bar (batches)
+                  perturbation:str|None=None,   # 'kind:strength' applied to every image first (robustness tests, `dolos.perturb`)
+                  perturb_seed:int=0,           # seed of the noise perturbation
                  )->Iterator[Prediction]:
     "Yield a `Prediction` per readable image, batched and streamed; unreadable images are reported, not fatal."
     paths = [Path(getattr(p, 'image', p)) for p in paths_or_items]
@@ -138,7 +152,7 @@ def predict_items(detector:torch.nn.Module,     # a `dolos.detectors.Detector` (
     detector = detector.to(dev).eval()
     if amp: detector = detector.to(memory_format=torch.channels_last)
     nw = _workers(len(paths), batch_size) if num_workers is None else num_workers
-    dl = DataLoader(ImageFiles(paths, size, resample), batch_size=max(1, min(chunk, batch_size)), shuffle=False,
+    dl = DataLoader(ImageFiles(paths, size, resample, perturbation, perturb_seed), batch_size=max(1, min(chunk, batch_size)), shuffle=False,
                     num_workers=nw, collate_fn=collate_images, pin_memory=dev.type == 'cuda', prefetch_factor=4 if nw else None)
     failed = [] if errors is None else errors
     def run(idx, xs):
@@ -157,8 +171,6 @@ def predict_items(detector:torch.nn.Module,     # a `dolos.detectors.Detector` (
     if errors is None and failed: raise DataError(f'{len(failed)} unreadable image(s):\n' + '\n'.join(m for _, m in failed))
 
 # %% ../nbs/03h_predict.ipynb #1f60bc47
-OVERLAY_MAX_SIDE = 2048  # dolos_predict writes overlays of larger images at this long side (the map is the model's resolution anyway)
-
 def overlay(image:Image.Image|np.ndarray, # the image, RGB PIL or uint8 (H, W, 3)
             fake_map:np.ndarray,          # map (h, w) in [0, 1], 1 = fake (clipped to [0, 1])
             alpha:float=0.5,              # opacity of the heatmap
@@ -177,6 +189,9 @@ def overlay(image:Image.Image|np.ndarray, # the image, RGB PIL or uint8 (H, W, 3
         idx = np.minimum((np.clip(m[r:r + rows], 0, 1) * cm.N).astype(np.intp), cm.N - 1)
         out[r:r + rows] = np.clip((1 - alpha) * img[r:r + rows].astype(np.float32) + alpha * lut[idx] + 0.5, 0, 255).astype(np.uint8)
     return out
+
+# %% ../nbs/03h_predict.ipynb #4adfb9a6
+OVERLAY_MAX_SIDE = 2048  # dolos_predict writes overlays of larger images at this long side (the map is the model's resolution anyway)
 
 # %% ../nbs/03h_predict.ipynb #6aa4e492
 def detector_fingerprint(detector:torch.nn.Module)->str:
@@ -236,11 +251,13 @@ def predict_to_dir(detector:torch.nn.Module,   # a `dolos.detectors.Detector`
     resample = kwargs.pop('resample', None) or detector_resample(detector)
     meta = dict(config=getattr(detector, 'config', dict)(), fingerprint=detector_fingerprint(detector),
                 size=size, resample=resample)
+    if kwargs.get('perturbation'):     # recorded only when there is one: clean runs keep their run.json
+        meta.update(perturbation=str(kwargs['perturbation']), perturb_seed=int(kwargs.get('perturb_seed', 0)))
     meta = json.loads(json.dumps(meta, default=str))
     old = json.loads((out/'run.json').read_text()) if (out/'run.json').is_file() else None
     done = {} if overwrite else _read_scores(out/'scores.csv')
     if old is not None and not overwrite:
-        diff = [k for k in ('fingerprint', 'size', 'resample') if old.get(k) != meta[k]]
+        diff = [k for k in ('fingerprint', 'size', 'resample', 'perturbation', 'perturb_seed') if old.get(k) != meta.get(k)]
         if diff: raise DataError(f'{out}: holds predictions of another detector or preprocessing ({", ".join(diff)} differ); '
                                  'use another output folder or overwrite')
     for stem, (p, _) in done.items():
@@ -304,46 +321,50 @@ def training_settings(checkpoint:str|Path, # a checkpoint; its folder may hold d
     return out
 
 # %% ../nbs/03h_predict.ipynb #7a441af1
-def dolos_predict_cli(argv:list[str]|None=None, # arguments; `sys.argv[1:]` if None
-                     )->int:
-    "Entry point of `dolos_predict`: returns the exit status (0 ok, 1 some inputs failed, 2 nothing could start)."
-    ap = argparse.ArgumentParser(prog='dolos_predict', description='Score and localize fakes with a trained dolos detector.',
-        epilog='Writes OUT/scores.csv (path,score), OUT/maps/<stem>.npy (float32, native resolution, 1 = fake), '
-               f'OUT/overlays/<stem>.png (viridis heatmap over the image, at most {OVERLAY_MAX_SIDE} px on a side) and OUT/errors.csv. '
-               'Rerunning skips images whose outputs exist. File name bytes that are not UTF-8 are written as \\xNN in the CSV files.')
-    ap.add_argument('inputs', nargs='+', metavar='INPUT', help='image file, folder of images, or catalog dataset name:split')
-    ap.add_argument('--checkpoint', required=True, help='detector checkpoint (.safetensors) from dolos_train')
-    ap.add_argument('--out', required=True, help='output folder (created; reused to resume)')
-    ap.add_argument('--root', default=None, help='data root for catalog datasets (default: $DOLOS_DATA or data/)')
-    ap.add_argument('--size', type=int, default=None, help=f"model input side, {INPUT_SIZES[0]} to {INPUT_SIZES[1]} (default: the training size recorded in CKPT, else in the config.json beside it, else 299)")
-    ap.add_argument('--bs', type=int, default=32, help='batch size, >= 1 (default: 32)')
-    ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: cuda > mps > cpu)')
-    ap.add_argument('--workers', type=int, default=None, help='image-loading processes, >= 0 (default: one per core but one, up to 16; none for a single batch)')
-    ap.add_argument('--no-overlays', action='store_true', help='do not write overlays/<stem>.png')
-    ap.add_argument('--overwrite', action='store_true', help='recompute everything, also in a folder made by another detector')
-    ap.add_argument('--quiet', action='store_true', help='no progress bar')
-    a = ap.parse_args(argv)
-    try:
-        check_number('--size', a.size, *INPUT_SIZES, integer=True); check_number('--bs', a.bs, 1, integer=True)
-        check_number('--workers', a.workers, 0, 64, integer=True)
-        device = check_device(a.device)
-        require_file(a.checkpoint, 'checkpoint (--checkpoint)')
-        paths = resolve_inputs(a.inputs, a.root)
-        if not paths: raise DataError(f'{" ".join(a.inputs)}: no images found')
-        output_stems(paths)
-        check_writable_dir(a.out)
-        det = load_detector(a.checkpoint, device=device)
-        run = training_settings(a.checkpoint)
-        if run.get('method') not in (None, det.config().get('method')): run = {}   # a config.json of something else
-        size = a.size or run.get('size') or detector_size(det)
-        if not (a.size or run.get('size') or det.config().get('size')):
-            print(name_text(f'dolos_predict: note: {a.checkpoint} records no input size (not in its metadata, no dolos_train config.json beside it); '
-                            f'using {size}, pass --size to change'), file=sys.stderr)
-        rep = predict_to_dir(det, paths, a.out, overlays=not a.no_overlays, overwrite=a.overwrite, size=size,
-                             resample=run.get('resample'), batch_size=a.bs, device=device, num_workers=a.workers,
-                             progress=not a.quiet)
-    except DataError as e:
-        print(name_text(f'dolos_predict: error: {e}'), file=sys.stderr); return 2
+def dolos_predict(inputs:Param(nargs='+'),                # image file, folder of images, or catalog dataset name:split
+                  checkpoint:Param(required=True)=None,   # detector checkpoint (.safetensors) from dolos_train
+                  out:Param(required=True)=None,          # output folder (created; reused to resume)
+                  root:str|None=None,     # data root for catalog datasets (default: $DOLOS_DATA or data/)
+                  size:Param(f'model input side, {INPUT_SIZES[0]} to {INPUT_SIZES[1]} (default: the training size recorded in CKPT, '
+                             'else in the config.json beside it, else 299)', int)=None,
+                  bs:int=32,              # batch size, >= 1
+                  device:str|None=None,   # cpu, cuda, cuda:1, mps (default: cuda > mps > cpu)
+                  workers:int|None=None,  # image-loading processes, >= 0 (default: one per core but one, up to 16; none for up to 4 batches)
+                  overlays:bool=True,     # write overlays/<stem>.png; --no-overlays skips them
+                  overwrite:bool=False,   # recompute everything, also in a folder made by another detector
+                  perturb:str|None=None,  # perturb every image first, for robustness tests: kind:strength, e.g. jpeg:70, blur:7, noise:3, downscale:0.5, webp:80
+                  perturb_seed:int=0,     # seed of the noise perturbation (the same image gets the same noise in every run)
+                  quiet:bool=False,       # no progress bar
+                 )->int:
+    "Score and localize fakes with a trained dolos detector."
+    check_number('--size', size, *INPUT_SIZES, integer=True); check_number('--bs', bs, 1, integer=True)
+    check_number('--workers', workers, 0, 64, integer=True)
+    device = check_device(device)
+    if perturb is not None: parse_perturbation(perturb)
+    require_file(checkpoint, 'checkpoint (--checkpoint)')
+    paths = resolve_inputs(inputs, root)
+    if not paths: raise DataError(f'{" ".join(inputs)}: no images found')
+    output_stems(paths)
+    check_writable_dir(out)
+    det = load_detector(checkpoint, device=device)
+    run = training_settings(checkpoint)
+    if run.get('method') not in (None, det.config().get('method')): run = {}   # a config.json of something else
+    side = size or run.get('size') or detector_size(det)
+    if not (size or run.get('size') or det.config().get('size')):
+        print(name_text(f'dolos_predict: note: {checkpoint} records no input size (not in its metadata, no dolos_train config.json beside it); '
+                        f'using {side}, pass --size to change'), file=sys.stderr)
+    rep = predict_to_dir(det, paths, out, overlays=overlays, overwrite=overwrite, size=side, resample=run.get('resample'),
+                         batch_size=bs, device=device, num_workers=workers, progress=not quiet,
+                         perturbation=perturb, perturb_seed=perturb_seed)
     for _, msg in rep.errors: print(name_text(f'dolos_predict: failed: {msg}'), file=sys.stderr)
     print(name_text(f'dolos_predict: {rep.predicted} predicted, {rep.reused} already done, {len(rep.errors)} failed -> {rep.out}'))
     return 1 if rep.errors else 0
+
+# %% ../nbs/03h_predict.ipynb #bb27287e
+def dolos_predict_cli(argv:list[str]|None=None, # arguments; `sys.argv[1:]` if None
+                     )->int:
+    "Entry point of `dolos_predict`: returns the exit status (0 ok, 1 some inputs failed, 2 nothing could start)."
+    return run_command(dolos_predict, 'dolos_predict', argv, description=(
+        f'{dolos_predict.__doc__} Writes OUT/scores.csv (path,score), OUT/maps/<stem>.npy (float32, native resolution, 1 = fake), '
+        f'OUT/overlays/<stem>.png (viridis heatmap over the image, at most {OVERLAY_MAX_SIDE} px on a side) and OUT/errors.csv. '
+        'Rerunning skips images whose outputs exist. File name bytes that are not UTF-8 are written as \\xNN in the CSV files.'))

@@ -4,20 +4,27 @@
 
 # %% ../nbs/03j_reproduce.ipynb #7a75b077
 from __future__ import annotations
-import argparse, json, multiprocessing, os, sys, time
+import json, multiprocessing, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastcore.script import Param
+
 from .core import DataError, project_root
-from .study import STUDY_PROFILES, check_choice, ensure_toy_data
+from .cli import run_command
+from .checks import check_choice
+from .profiles import PROFILES
+from .toydata import ensure_toy_data
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'resolve_experiments', 'notebook_parameters', 'ReproduceReport', 'reproduce', 'dolos_reproduce_cli']
+__all__ = ['EXPERIMENTS', 'resolve_experiments', 'notebook_parameters', 'ReproduceReport', 'reproduce', 'dolos_reproduce',
+           'dolos_reproduce_cli']
+
+# %% ../nbs/03j_reproduce.ipynb #0ab915ad
+EXPERIMENTS = ('04_main_experiments', '05_cross_dataset', '06_cross_generator', '07_unseen_datasets', '08_robustness')   # in study order
 
 # %% ../nbs/03j_reproduce.ipynb #affb2917
-EXPERIMENTS = ('04_main_experiments', '05_cross_dataset', '06_cross_generator', '07_unseen_datasets')
-
 def resolve_experiments(only=None, # None (all), or names: '05', '5', '05_cross_dataset'
                        )->list[str]:
     "The experiment notebooks to run, in study order; `DataError` listing the valid names for an unknown one."
@@ -39,7 +46,7 @@ def notebook_parameters(name:str,                 # experiment notebook
                        )->dict:
     "The papermill parameters of notebook `name` under `profile`."
     import yaml
-    check_choice('profile', profile, STUDY_PROFILES)
+    check_choice('profile', profile, PROFILES)
     params = {}
     if profile == 'paper':
         f = Path(params_dir or project_root()/'nbs'/'params')/f'{name}.yaml'
@@ -80,7 +87,7 @@ def reproduce(profile:str='toy',            # 'toy' or 'paper'
     "Run the experiment notebooks with papermill under a profile; returns what they did."
     import papermill as pm
     log = log or (lambda *a, **k: None)
-    check_choice('profile', profile, STUDY_PROFILES)
+    check_choice('profile', profile, PROFILES)
     names = resolve_experiments(only)
     proj = project_root(); nbs = Path(nbs_dir) if nbs_dir else proj/'nbs'
     missing = [str(nbs/f'{n}.ipynb') for n in names if not (nbs/f'{n}.ipynb').is_file()]
@@ -128,22 +135,23 @@ def reproduce(profile:str='toy',            # 'toy' or 'paper'
     return rep
 
 # %% ../nbs/03j_reproduce.ipynb #8fbeabc5
+def dolos_reproduce(profile:str='toy',            # 'toy' or 'paper'
+                    only:Param(nargs='+')=None,   # experiment notebooks to run, e.g. 05 or 04 06 (default: all)
+                    root:str|None=None,           # data root (default: $DOLOS_DATA or <project>/data)
+                    retrain:bool=False,           # train every model again (the old cache is moved aside, not deleted)
+                    runs:str|None=None,           # folder of the executed notebooks (default runs/<profile>)
+                    params:str|None=None,         # folder of the paper profile YAML files (default nbs/params)
+                   )->int:
+    "Regenerate every table and figure of the study: runs the experiment notebooks 04-07 with papermill (toy profile: the embedded toy world on CPU)."
+    check_choice('profile', profile, PROFILES)
+    try: reproduce(profile, only, root, retrain, runs, params)
+    except DataError as e:
+        if ' failed in cell ' not in str(e): raise   # bad input: `dolos_reproduce: error: ...`, status 2
+        print(f'dolos_reproduce: failed: {e}', file=sys.stderr); return 1
+    return 0
+
+# %% ../nbs/03j_reproduce.ipynb #8d993187
 def dolos_reproduce_cli(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
                        )->int:
     "Console script `dolos_reproduce`: 0 on success, 1 if a notebook failed, 2 on bad input."
-    ap = argparse.ArgumentParser(prog='dolos_reproduce', description='Regenerate every table and figure of the study: '
-                                 'runs the experiment notebooks 04-07 with papermill (toy profile: the embedded toy world on CPU).')
-    ap.add_argument('--profile', default='toy', help=f'{" or ".join(STUDY_PROFILES)} (default toy)')
-    ap.add_argument('--only', nargs='+', metavar='NB', help='experiment notebooks to run, e.g. 05 or 04 06 (default: all)')
-    ap.add_argument('--root', help='data root (default: $DOLOS_DATA or <project>/data)')
-    ap.add_argument('--retrain', action='store_true', help='train every model again (the old cache is moved aside, not deleted)')
-    ap.add_argument('--runs', help='folder of the executed notebooks (default runs/<profile>)')
-    ap.add_argument('--params', help='folder of the paper profile YAML files (default nbs/params)')
-    a = ap.parse_args(argv)
-    try:
-        check_choice('profile', a.profile, STUDY_PROFILES)
-        reproduce(a.profile, a.only, a.root, a.retrain, a.runs, a.params)
-    except DataError as e:
-        failed = ' failed in cell ' in str(e)
-        print(f'dolos_reproduce: {"failed" if failed else "error"}: {e}', file=sys.stderr); return 1 if failed else 2
-    return 0
+    return run_command(dolos_reproduce, 'dolos_reproduce', argv)

@@ -8,15 +8,20 @@ import json, shutil, time
 from pathlib import Path
 
 from .core import DataError, atomic_write, data_root, list_images
-from .generate import run_generation
-from .plots import show_grid
+from .fakesets import run_generation
+from .layout import annotation_path, fake_image_dir, fake_mask_dir, fake_set_dir
+from .toyworld import MANIFEST as TOYWORLD_MANIFEST
 
 # %% auto #0
 __all__ = ['TOY_COUNTS', 'TOY_SUBSET', 'TOY_FAKE_SETS', 'copy_subset', 'build_toy_fakes', 'toy_examples']
 
 # %% ../nbs/02j_toyfakes.ipynb #b828a785
 TOY_COUNTS = {'train': 160, 'valid': 32, 'test': 48}
+
+# %% ../nbs/02j_toyfakes.ipynb #71d2fe0d
 TOY_SUBSET = {'train': 80, 'valid': 16, 'test': 32}
+
+# %% ../nbs/02j_toyfakes.ipynb #e170b9e9
 TOY_FAKE_SETS = [
     # (source, folder, generator, constructor arguments, counts, masks_from folder, seed)
     ('celebahq', 'p2', 'p2', {'weights': 'toy-celebahq', 'steps': 25, 'variance': 'fixed_small'}, TOY_COUNTS, None, 0),
@@ -37,15 +42,15 @@ def copy_subset(src:str|Path,  # a partial-fake set (images/ and masks/ per spli
     "Copy the first images of each split of `src` (with their masks) to `dst`; returns how many were copied now."
     src, dst, n_new = Path(src), Path(dst), 0
     for split, n in counts.items():
-        imgs = list_images(src/'images'/split)
-        if len(imgs) < n: raise DataError(f'{src/"images"/split}: {len(imgs)} images, the subset needs {n}')
+        imgs = list_images(fake_image_dir(src, split))
+        if len(imgs) < n: raise DataError(f'{fake_image_dir(src, split)}: {len(imgs)} images, the subset needs {n}')
         for p in imgs[:n]:
-            for sub in ('masks', 'images'):       # the image last: its presence means the pair is complete
-                s, d = src/sub/split/p.name, dst/sub/split/p.name
+            for folder in (fake_mask_dir, fake_image_dir):   # the image last: its presence means the pair is complete
+                s, d = folder(src, split)/p.name, folder(dst, split)/p.name
                 if d.is_file(): continue
                 if not s.is_file(): raise DataError(f'{s}: missing (partial fake without its mask)')
                 with atomic_write(d) as f: f.write(s.read_bytes())
-                n_new += sub == 'images'
+                n_new += folder is fake_image_dir
     with atomic_write(dst/'generation.json', 'w') as f: f.write(json.dumps({'subset_of': str(src.name), 'counts': counts}, indent=1))
     return n_new
 
@@ -60,7 +65,7 @@ def build_toy_fakes(root:str|Path|None=None, # toy world root (`dolos_toyworld`)
                    )->dict:
     "Make (or finish) every toy-world fake set of `TOY_FAKE_SETS`; returns `{'<source>/<folder>': seconds}`."
     root = data_root(root)
-    if not (root/'toyworld.json').is_file(): raise DataError(f'{root}: no toy world here (toyworld.json missing); run dolos_toyworld first')
+    if not (root/TOYWORLD_MANIFEST).is_file(): raise DataError(f'{root}: no toy world here ({TOYWORLD_MANIFEST} missing); run dolos_toyworld first')
     valid = sorted({f for _, f, *_ in TOY_FAKE_SETS})
     bad = [f for f in (only or []) if f not in valid]
     if bad: raise DataError(f'unknown toy fake set(s) {bad}; valid: {valid}')
@@ -68,11 +73,11 @@ def build_toy_fakes(root:str|Path|None=None, # toy world root (`dolos_toyworld`)
     for source, folder, gen, kwargs, n, masks_from, seed in TOY_FAKE_SETS:
         if only and folder not in only: continue
         n = (subset or TOY_SUBSET) if n is TOY_SUBSET else (counts or TOY_COUNTS)
-        t0 = time.time(); out = root/source/'fake'/folder
-        if gen.startswith('subset-of:'): copy_subset(root/source/'fake'/gen.split(':', 1)[1], out, n)
+        t0 = time.time(); out = fake_set_dir(root, source, folder)
+        if gen.startswith('subset-of:'): copy_subset(fake_set_dir(root, source, gen.split(':', 1)[1]), out, n)
         else:
-            run_generation(gen, root, source, out=out, counts=n, seed=seed, batch_size=batch_size, device=device,
-                           masks_from=None if masks_from is None else root/source/'fake'/masks_from,
+            run_generation(gen, root=root, source=source, out=out, counts=n, seed=seed, batch_size=batch_size, device=device,
+                           masks_from=None if masks_from is None else fake_set_dir(root, source, masks_from),
                            gen_args=kwargs, progress=False, log=None)
         times[f'{source}/{folder}'] = round(time.time() - t0, 1)
         if log: log(f'{source}/fake/{folder}: done in {times[f"{source}/{folder}"]} s')
@@ -88,13 +93,13 @@ def toy_examples(n:int=4,              # how many faces
     import tempfile, numpy as np, torch
     from dolos.core import save_image
     from dolos.masks import sample_masks
-    from dolos.toyworld import celebamask_path, render_face, split_ranges
+    from dolos.toyworld import render_face, split_ranges
     ks = list(split_ranges()[split])[:n]
     imgs = []
     with tempfile.TemporaryDirectory() as ann:
         for k in ks:
             img, parts = render_face(seed, source, k)
-            for q, m in parts.items(): save_image(np.repeat(m[..., None].astype(np.uint8) * 255, 3, -1), celebamask_path(ann, k, q))
+            for q, m in parts.items(): save_image(np.repeat(m[..., None].astype(np.uint8) * 255, 3, -1), annotation_path(ann, k, q))
             imgs.append(torch.from_numpy(img).permute(2, 0, 1).float() / 255)
         fm = sample_masks(ann, ks, seed=seed, size=imgs[0].shape[-1])
     return torch.stack(imgs), torch.stack([m.mask.float() for m in fm])[:, None], [m.attribute for m in fm]

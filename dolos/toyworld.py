@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_toyworld.ipynb #67e9a4f3
 from __future__ import annotations
-import argparse, io, json, shutil, sys, time
+import io, json, shutil, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,21 +12,26 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .cli import run_command
 from .core import DataError, data_root, rng_for, save_image, atomic_write
+from .layout import PARTS, SPLITS, annotation_path, annotation_root, fake_root, real_dir, real_root
 
 # %% auto #0
-__all__ = ['PARTS', 'SOURCES', 'SPLITS', 'DEFAULT_COUNTS', 'DEFAULT_SIZE', 'TOYWORLD_VERSION', 'STYLES', 'SUPERSAMPLE',
-           'MANIFEST', 'split_ranges', 'celebamask_path', 'real_dir', 'annotation_root', 'SourceStyle', 'value_noise',
-           'face_params', 'face_regions', 'paint_face', 'finish_image', 'render_face', 'label_colours',
-           'toyworld_manifest', 'read_manifest', 'build_toyworld', 'dolos_toyworld_cli']
+__all__ = ['SOURCES', 'DEFAULT_COUNTS', 'DEFAULT_SIZE', 'TOYWORLD_VERSION', 'STYLES', 'SUPERSAMPLE', 'MANIFEST', 'split_ranges',
+           'SourceStyle', 'value_noise', 'face_params', 'face_regions', 'paint_face', 'finish_image', 'render_face',
+           'label_colours', 'toyworld_manifest', 'read_manifest', 'build_toyworld', 'dolos_toyworld',
+           'dolos_toyworld_cli']
 
 # %% ../nbs/01a_toyworld.ipynb #4a941895
-PARTS = ('skin', 'nose', 'eye_g', 'l_eye', 'r_eye', 'l_brow', 'r_brow', 'l_ear', 'r_ear', 'mouth',
-         'u_lip', 'l_lip', 'hair', 'hat', 'ear_r', 'neck_l', 'neck', 'cloth')
 SOURCES = ('celebahq', 'ffhq')   # source A stands in for CelebA-HQ, source B for FFHQ
-SPLITS = ('train', 'valid', 'test')
+
+# %% ../nbs/01a_toyworld.ipynb #a8d5a5f5
 DEFAULT_COUNTS = {'train': 400, 'valid': 80, 'test': 120}
+
+# %% ../nbs/01a_toyworld.ipynb #7ece963e
 DEFAULT_SIZE = 64
+
+# %% ../nbs/01a_toyworld.ipynb #617ed57f
 TOYWORLD_VERSION = 1
 
 # %% ../nbs/01a_toyworld.ipynb #dab96a39
@@ -40,22 +45,6 @@ def split_ranges(counts:dict|None=None, # images per split; `DEFAULT_COUNTS` if 
         if n < 0: raise DataError(f'toy world: negative count {n} for split {s!r}')
         out[s] = range(start, start + n); start += n
     return out
-
-# %% ../nbs/01a_toyworld.ipynb #09106bc1
-def celebamask_path(ann_root:str|Path, # annotation root (CelebAMask-HQ's `CelebAMask-HQ-mask-anno`)
-                    k:int,             # global image index
-                    part:str,          # CelebAMask-HQ part name, e.g. 'l_eye'
-                   )->Path:
-    "Path of the annotation file of `part` for image `k`: `<ann_root>/<k//2000>/{k:05d}_{part}.png`."
-    return Path(ann_root)/str(int(k) // 2000)/f'{int(k):05d}_{part}.png'
-
-def real_dir(root:str|Path, source:str, split:str)->Path:
-    "Folder of the real images of one source and split: `<root>/<source>/real/<split>`."
-    return Path(root)/source/'real'/split
-
-def annotation_root(root:str|Path, source:str)->Path:
-    "Annotation root of a toy source: `<root>/<source>/annotations`."
-    return Path(root)/source/'annotations'
 
 # %% ../nbs/01a_toyworld.ipynb #a1983c70
 @dataclass(frozen=True)
@@ -278,6 +267,7 @@ def finish_image(col:np.ndarray, lab:np.ndarray, p:dict, style:SourceStyle, rng:
 # %% ../nbs/01a_toyworld.ipynb #966824b7
 SUPERSAMPLE = 3
 
+# %% ../nbs/01a_toyworld.ipynb #2498dd02
 def render_face(seed:int,        # seed of the toy world
                 source:str,      # 'celebahq' (A) or 'ffhq' (B)
                 k:int,           # global image index within the source
@@ -314,6 +304,7 @@ def label_colours(parts:dict, # {part: bool (H, W)} as from `render_face`
 # %% ../nbs/01a_toyworld.ipynb #ffd30f4f
 MANIFEST = 'toyworld.json'
 
+# %% ../nbs/01a_toyworld.ipynb #e3ec743d
 def toyworld_manifest(seed:int=0, size:int=DEFAULT_SIZE, counts:dict|None=None)->dict:
     "The manifest of a toy world: everything its content depends on, plus a description of the layout."
     counts = {**DEFAULT_COUNTS, **(counts or {})}
@@ -324,6 +315,7 @@ def toyworld_manifest(seed:int=0, size:int=DEFAULT_SIZE, counts:dict|None=None)-
             'layout': {'images': '<source>/real/<split>/{k:05d}.png',
                        'annotations': '<source>/annotations/<k//2000>/{k:05d}_<part>.png (grey, 255 = part)'}}
 
+# %% ../nbs/01a_toyworld.ipynb #ff56c510
 def read_manifest(root:str|Path)->dict|None:
     "The manifest of the toy world at `root`, or None if there is none; `DataError` if it is unreadable."
     path = Path(root)/MANIFEST
@@ -338,13 +330,13 @@ def _write_item(job)->int:
     if dst.exists(): return 0
     img, parts = render_face(seed, source, k, size)
     ann = annotation_root(root, source)
-    for q, m in parts.items(): save_image(m.astype(np.uint8) * 255, celebamask_path(ann, k, q))
+    for q, m in parts.items(): save_image(m.astype(np.uint8) * 255, annotation_path(ann, k, q))
     save_image(img, dst)
     return 1 + len(parts)
 
 # %% ../nbs/01a_toyworld.ipynb #eda0c387
 def _toy_owned(root:Path)->list:
-    return [root/MANIFEST] + [p for s in SOURCES for p in (root/s/'real', root/s/'annotations')]
+    return [root/MANIFEST] + [p for s in SOURCES for p in (real_root(root, s), annotation_root(root, s))]
 
 def build_toyworld(root:str|Path|None=None, # where to build; `dolos.core.data_root` rules if None
                    seed:int=0,               # seed of the world: same seed, byte-identical files
@@ -373,7 +365,7 @@ def build_toyworld(root:str|Path|None=None, # where to build; `dolos.core.data_r
         for p in _toy_owned(root):
             if p.is_dir(): shutil.rmtree(p)
             elif p.exists(): p.unlink()
-        stale = [str(root/s/'fake') for s in SOURCES if (root/s/'fake').exists()]
+        stale = [str(fake_root(root, s)) for s in SOURCES if fake_root(root, s).exists()]
         if stale: print(f'warning: rebuilt the toy world; generated data in {", ".join(stale)} is now stale', file=sys.stderr)
     with atomic_write(root/MANIFEST, 'w') as f: json.dump(man, f, indent=1, sort_keys=True); f.write('\n')
     jobs = [(root, int(seed), int(size), src, split, k) for src in SOURCES
@@ -389,16 +381,22 @@ def build_toyworld(root:str|Path|None=None, # where to build; `dolos.core.data_r
     return out
 
 # %% ../nbs/01a_toyworld.ipynb #320c6005
-def dolos_toyworld_cli(argv:list|None=None):
-    "Command line: build the embedded toy world (`dolos_toyworld --root DIR --seed S`)."
-    ap = argparse.ArgumentParser(prog='dolos_toyworld', description='Build the embedded synthetic face world '
-                                 '(two sources, CelebAMask-HQ-style annotations, DOLOS real-data layout).')
-    ap.add_argument('--root', default=None, help='output folder (default: $DOLOS_DATA, else <project>/data)')
-    ap.add_argument('--seed', type=int, default=0, help='seed: same seed, byte-identical files')
-    ap.add_argument('--size', type=int, default=DEFAULT_SIZE, help='image and annotation resolution')
-    for s in SPLITS: ap.add_argument(f'--{s}', type=int, default=DEFAULT_COUNTS[s], help=f'{s} images per source')
-    ap.add_argument('--workers', type=int, default=8, help='worker threads (the build waits mostly on file syncs)')
-    ap.add_argument('--force', action='store_true', help='rebuild a toy world made with other parameters')
-    a = ap.parse_args(argv)
-    try: build_toyworld(a.root, a.seed, a.size, {s: getattr(a, s) for s in SPLITS}, a.force, a.workers, log=print)
+def dolos_toyworld(root:str|None=None,                 # output folder (default: $DOLOS_DATA, else <project>/data)
+                   seed:int=0,                         # seed: same seed, byte-identical files
+                   size:int=DEFAULT_SIZE,              # image and annotation resolution
+                   train:int=DEFAULT_COUNTS['train'],  # train images per source
+                   valid:int=DEFAULT_COUNTS['valid'],  # valid images per source
+                   test:int=DEFAULT_COUNTS['test'],    # test images per source
+                   workers:int=8,                      # worker threads (the build waits mostly on file syncs)
+                   force:bool=False,                   # rebuild a toy world made with other parameters
+                  ):
+    "Build the embedded synthetic face world (two sources, CelebAMask-HQ-style annotations, DOLOS real-data layout)."
+    build_toyworld(root, seed, size, {'train': train, 'valid': valid, 'test': test}, force, workers, log=print)
+
+# %% ../nbs/01a_toyworld.ipynb #b5cf6f8e
+def dolos_toyworld_cli(argv:list|None=None, # arguments (default: sys.argv[1:])
+                      ):
+    "Console script `dolos_toyworld` (see `dolos_toyworld`)."
+    try: status = run_command(dolos_toyworld, 'dolos_toyworld', argv, errors=())
     except DataError as e: sys.exit(f'dolos_toyworld: error: {e}')
+    if status: sys.exit(status)

@@ -4,9 +4,8 @@
 
 # %% ../nbs/03g_train.ipynb #c7c45c89
 from __future__ import annotations
-import argparse, hashlib, json, math, os, sys, time
+import argparse, hashlib, json, math, sys, time
 from dataclasses import dataclass, field, asdict, fields, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +17,22 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.optimizer import OptimWrapper
 from fastai.torch_core import num_distrib, rank_distrib
 from fastai.distributed import DistributedTrainer
-from safetensors import safe_open, SafetensorError
+from fastcore.script import Param
 
-from .core import (DataError, seed_everything, item_seed, default_device, atomic_write, save_safetensors, check_number,
-                        check_writable_dir, name_text, require_file, MASK_KINDS)
-from .data import get_items, load_item_mask, make_dataloaders, DolosDataLoader, stream_indices, PREPROCESSING, PRESET_OF
+from .core import (DataError, item_seed, default_device, atomic_write, save_safetensors, read_weights, check_number,
+                        check_writable_dir, require_file, MASK_KINDS)
+from .cli import run_command
+from .data import get_items, load_item_mask, make_dataloaders, DolosDataLoader, stream_indices, PREPROCESSING
+from .profiles import PROFILES, profile_hparams
 from .detectors.core import INPUT_SIZES, build_detector, detector_methods, save_detector, checkpoint_meta, Detector
 from .detectors.weights import load_pretrained
 
 # %% auto #0
-__all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PAPER', 'PAPER_DETECTOR_KW', 'PROFILES', 'PRECISIONS', 'STATE_FORMAT',
-           'RESULT_FIELDS', 'setup_datasets', 'profile_hparams', 'TrainConfig', 'make_config', 'check_config',
-           'load_items', 'ShardedDataLoader', 'make_train_dls', 'adam', 'ItemMeanLoss', 'TrainLoop', 'ShardedTrainer',
-           'save_state', 'load_state', 'claim_run_folder', 'Checkpointer', 'write_history', 'TrainResult',
-           'resolve_precision', 'file_sha256', 'checkpoint_settings', 'check_ranks_agree', 'train', 'train_parser',
-           'end_distributed', 'dolos_train_cli']
+__all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PRECISIONS', 'STATE_FORMAT', 'RESULT_FIELDS', 'setup_datasets', 'TrainConfig',
+           'make_config', 'check_config', 'load_items', 'ShardedDataLoader', 'make_train_dls', 'adam', 'ItemMeanLoss',
+           'TrainLoop', 'ShardedTrainer', 'save_state', 'load_state', 'epochs_done', 'claim_run_folder',
+           'write_history', 'Checkpointer', 'TrainResult', 'resolve_precision', 'file_sha256', 'checkpoint_settings',
+           'check_ranks_agree', 'train', 'dolos_train', 'end_distributed', 'dolos_train_cli']
 
 # %% ../nbs/03g_train.ipynb #edae9866
 SETUPS = {  # (setup, source) -> (supervision, training datasets); validation: the same datasets' valid split
@@ -43,8 +43,14 @@ SETUPS = {  # (setup, source) -> (supervision, training datasets); validation: t
     ('B', 'ffhq'):     ('weak', ('ffhq-real', 'ffhq-repaint-p2')),
     ('C', 'ffhq'):     ('full', ('ffhq-repaint-p2',)),
 }
-SETUP_NAMES, SOURCES = ('A', 'B', 'C'), ('celebahq', 'ffhq')
 
+# %% ../nbs/03g_train.ipynb #74c9e488
+SETUP_NAMES = tuple(dict.fromkeys(setup for setup, _ in SETUPS))   # 'A', 'B', 'C'
+
+# %% ../nbs/03g_train.ipynb #41661ccf
+SOURCES = tuple(dict.fromkeys(source for _, source in SETUPS))   # 'celebahq', 'ffhq'
+
+# %% ../nbs/03g_train.ipynb #834aa492
 def setup_datasets(setup:str,             # 'A', 'B' or 'C' (the paper's §7.1)
                    source:str='celebahq', # 'celebahq' or 'ffhq' (the cross-dataset study, Table 3)
                   )->tuple[str, tuple]:
@@ -53,39 +59,7 @@ def setup_datasets(setup:str,             # 'A', 'B' or 'C' (the paper's §7.1)
     if source not in SOURCES: raise DataError(f'unknown source {source!r}; valid: {", ".join(SOURCES)}')
     return SETUPS[(setup, source)]
 
-# %% ../nbs/03g_train.ipynb #95f246b6
-PAPER = {  # (method, supervision) -> (lr, batch size, epochs of 500 iterations)
-    ('patches', 'weak'):   (1e-3, 64, 100),
-    ('patches', 'full'):   (1e-3, 16, 50),
-    ('gradcam', 'weak'):   (1e-3, 32, 100),
-    ('gradcam', 'full'):   (1e-3, 16, 50),
-    ('attention', 'weak'): (1e-4, 16, 15),
-    ('attention', 'full'): (3e-4, 16, 15),
-}
-PAPER_DETECTOR_KW = {  # (method, supervision) -> `build_detector` options of the paper profile
-    ('gradcam', 'weak'): dict(normalize='minmax', upsample=True),   # CAMs stored at the input size, min-max and ÷ max (§3a)
-}
-PROFILES = ('paper', 'toy')
-
-def profile_hparams(profile:str,     # 'paper' or 'toy'
-                    method:str,      # detector method
-                    supervision:str, # 'weak' or 'full'
-                    train_datasets:tuple=(), # training dataset names (two exceptions of the paper key on them)
-                   )->dict:
-    "Hyper-parameters of a profile for one method and supervision (see the tables above)."
-    if profile not in PROFILES: raise DataError(f'unknown profile {profile!r}; valid: {", ".join(PROFILES)}')
-    lr, bs, epochs = PAPER.get((method, supervision), (1e-3, 16, 50))
-    if method == 'patches' and supervision == 'full' and any(str(d).startswith('three-but-') for d in train_datasets): epochs = 150
-    if method == 'attention' and supervision == 'full' and any(str(d).startswith('ffhq-') for d in train_datasets): epochs = 30
-    hp = dict(size=299, bs=bs, lr=lr, epochs=epochs, epoch_len=500, max_valid=None,
-              preprocessing=PRESET_OF.get((method, supervision), 'full'),
-              detector_kw=dict(PAPER_DETECTOR_KW.get((method, supervision), {})))
-    if profile == 'toy': hp.update(size=64, bs=16, epochs=3, epoch_len=20, max_valid=64, detector_kw={})
-    return hp
-
 # %% ../nbs/03g_train.ipynb #87a7178d
-PRECISIONS = ('auto', 'fp32', 'bf16')
-
 @dataclass
 class TrainConfig:
     "Everything that decides the result of a training run (saved as `config.json` beside the checkpoints)."
@@ -107,7 +81,7 @@ class TrainConfig:
     channels_last:bool = True       # channels-last memory format (GPU and CPU: ~2x faster depthwise convolutions on 2 CPU cores)
     detector_kw:dict = field(default_factory=dict) # options for `build_detector` (e.g. init, weights)
     mask_kind:str = 'dolos'         # mask convention of datasets given by path (`dolos.core.MASK_KINDS`); catalog datasets know their own
-    init_weights:str|None = None    # published checkpoint loaded after `build_detector` (see the profile table); None: own init
+    init_weights:str|None = None    # published checkpoint loaded after `build_detector` (see the table of `dolos.profiles`); None: own init
     init_sha256:str|None = None     # sha256 of `init_weights`, filled in by `train` (checked on resume)
 
     def to_json(self)->str: return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -151,6 +125,9 @@ def make_config(method:str='patches',     # detector method
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     check_config(cfg)
     return cfg
+
+# %% ../nbs/03g_train.ipynb #a4a9f0eb
+PRECISIONS = ('auto', 'fp32', 'bf16')
 
 # %% ../nbs/03g_train.ipynb #a8962d0a
 def check_config(cfg:TrainConfig):
@@ -316,9 +293,9 @@ class ShardedTrainer(DistributedTrainer):
         self.accelerator.free_memory()
 
 # %% ../nbs/03g_train.ipynb #5c528e06
-STATE_FORMAT = 'dolos-train-state-1'
-RESULT_FIELDS = [f.name for f in fields(TrainConfig) if f.name not in ('epochs', 'profile', 'setup', 'init_weights')]
+STATE_FORMAT = 'dolos-train-state-1'   # the `format` tag in the metadata of every resume state
 
+# %% ../nbs/03g_train.ipynb #ccea2130
 def save_state(path, det:torch.nn.Module, opt, epochs_done:int, info:dict):
     "Write model, optimiser state and progress to one safetensors file, atomically."
     t = {f'model/{k}': v.detach().cpu().contiguous() for k, v in det.state_dict().items()}
@@ -328,20 +305,29 @@ def save_state(path, det:torch.nn.Module, opt, epochs_done:int, info:dict):
     meta = {'format': STATE_FORMAT, 'epochs_done': str(epochs_done), 'info': json.dumps(info)}
     save_safetensors(t, path, meta)
 
+# %% ../nbs/03g_train.ipynb #be92a9e1
 def load_state(path)->tuple[dict, dict, int, dict]:
     "`(model state, optimiser state, epochs done, info)` from a `save_state` file."
-    try:
-        with safe_open(str(path), framework='pt', device='cpu') as f:
-            meta = f.metadata() or {}
-            t = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e: raise DataError(f'{path}: unreadable training state ({e})') from e
-    if meta.get('format') != STATE_FORMAT: raise DataError(f'{path}: not a dolos training state (format {meta.get("format")!r})')
+    t, meta = read_weights(path, 'training state', format=STATE_FORMAT)
     model = {k[6:]: v for k, v in t.items() if k.startswith('model/')}
     opt = {}
     for k, v in t.items():
         if k.startswith('opt/'):
             _, i, name = k.split('/', 2); opt.setdefault(int(i), {})[name] = v
     return model, opt, int(meta['epochs_done']), json.loads(meta['info'])
+
+# %% ../nbs/03g_train.ipynb #4b291d0a
+def epochs_done(run:str|Path, # a run folder (see `train`)
+               )->int:
+    "Epochs a training folder has finished (0 if it holds no finished epoch)."
+    st = Path(run)/'state.safetensors'
+    if not st.is_file() or not (Path(run)/'best.safetensors').is_file(): return 0
+    try: _, meta = read_weights(st, 'training state', tensors=False, format=STATE_FORMAT)
+    except DataError as e: raise DataError(f'{e}; delete {run} to train it again') from None
+    return int(meta.get('epochs_done', 0))
+
+# %% ../nbs/03g_train.ipynb #aed36f2b
+RESULT_FIELDS = [f.name for f in fields(TrainConfig) if f.name not in ('epochs', 'profile', 'setup', 'init_weights')]
 
 # %% ../nbs/03g_train.ipynb #b40b5372
 def _same(a, b)->bool: return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
@@ -365,6 +351,13 @@ def claim_run_folder(out, cfg:TrainConfig, main:bool=True)->Path:
     if main:
         with atomic_write(cf, 'w') as f: f.write(cfg.to_json())
     return out
+
+# %% ../nbs/03g_train.ipynb #f66c0680
+def write_history(path, history:list[dict]):
+    "The per-epoch log as CSV (epoch, train_loss, valid_loss, seconds), atomically."
+    with atomic_write(path, 'w') as f:
+        f.write('epoch,train_loss,valid_loss,seconds\n')
+        for h in history: f.write(f"{h['epoch']},{h['train_loss']:.6g},{h['valid_loss']:.6g},{h['seconds']}\n")
 
 # %% ../nbs/03g_train.ipynb #7258753d
 class Checkpointer(Callback):
@@ -390,12 +383,7 @@ class Checkpointer(Callback):
         save_state(self.out/'state.safetensors', self.det, self.learn.opt, e + 1, info)  # last: it commits the epoch
         write_history(self.out/'history.csv', info['history'])
 
-def write_history(path, history:list[dict]):
-    "The per-epoch log as CSV (epoch, train_loss, valid_loss, seconds), atomically."
-    with atomic_write(path, 'w') as f:
-        f.write('epoch,train_loss,valid_loss,seconds\n')
-        for h in history: f.write(f"{h['epoch']},{h['train_loss']:.6g},{h['valid_loss']:.6g},{h['seconds']}\n")
-
+# %% ../nbs/03g_train.ipynb #2db12cd7
 class _Progress(ProgressCallback):
     "fastai's progress bars, reading the loss back from the device only every 20 steps."
     def after_batch(self):
@@ -417,6 +405,7 @@ class TrainResult:
     @property
     def last_path(self)->Path: return self.out/'last.safetensors'
 
+# %% ../nbs/03g_train.ipynb #cb707e0f
 def resolve_precision(precision:str, device)->str:
     "'bf16' or 'fp32' for `precision` on `device` ('auto': bf16 on a GPU that supports it)."
     device = torch.device(device)
@@ -425,21 +414,17 @@ def resolve_precision(precision:str, device)->str:
     if precision == 'bf16' and device.type != 'cuda': raise DataError(f'precision bf16 needs a CUDA device, not {device}')
     return precision
 
+# %% ../nbs/03g_train.ipynb #180e3637
 def file_sha256(path)->str:
     "Hex sha256 of a file's bytes."
     with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
 
+# %% ../nbs/03g_train.ipynb #049faffc
 def checkpoint_settings(cfg:TrainConfig)->dict:
     "What `dolos_predict` needs to prepare inputs like this run: stored in its best/last checkpoints."
     return {'size': int(cfg.size), 'preprocessing': cfg.preprocessing, 'resample': PREPROCESSING[cfg.preprocessing]['resample']}
 
-def _distributed_device():
-    from accelerate import PartialState
-    return PartialState(cpu=default_device().type == 'cpu').device
-
-def _barrier():
-    if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.barrier()
-
+# %% ../nbs/03g_train.ipynb #88e09760
 def check_ranks_agree(model:torch.nn.Module, device):
     "Raise if the parameters differ between processes (data-parallel training keeps them identical)."
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return
@@ -450,6 +435,13 @@ def check_ranks_agree(model:torch.nn.Module, device):
     if not all(torch.equal(allfp[0], f) for f in allfp): raise RuntimeError(f'parameters differ between processes: {[f.tolist() for f in allfp]}')
 
 # %% ../nbs/03g_train.ipynb #017b148e
+def _distributed_device():
+    from accelerate import PartialState
+    return PartialState(cpu=default_device().type == 'cpu').device
+
+def _barrier():
+    if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.barrier()
+
 def train(cfg:TrainConfig,           # what to train (see `make_config`)
           out,                       # run folder: checkpoints, config.json, history.csv
           root=None,                 # data root (see `dolos.core.data_root`)
@@ -514,69 +506,61 @@ def _kv(s:str)->tuple:
     except ValueError: pass
     return k, v
 
-def train_parser()->argparse.ArgumentParser:
-    "The `dolos_train` command line."
-    p = argparse.ArgumentParser(prog='dolos_train', description='Train a dolos detector (setups A/B/C of the paper or any catalog datasets). '
-                                'Rerun the same command to resume; run it under `accelerate launch` for several GPUs or nodes.')
-    p.add_argument('--method', required=True, choices=sorted(detector_methods()), help='detector method')
-    p.add_argument('--setup', choices=SETUP_NAMES, help='the paper setup: A (weak, full fakes), B (weak, local fakes), C (full, masks)')
-    p.add_argument('--source', default='celebahq', choices=SOURCES, help='data source of the setup')
-    p.add_argument('--profile', default='toy', choices=PROFILES, help='hyper-parameter profile')
-    p.add_argument('--train-datasets', type=_names, help='comma-separated catalog names (or CSV/folder paths); overrides the setup')
-    p.add_argument('--valid-datasets', type=_names, help='comma-separated validation datasets (default: the training ones)')
-    p.add_argument('--supervision', choices=('weak', 'full'), help="default: the setup's; required with --train-datasets alone")
-    p.add_argument('--root', help='data root (default: $DOLOS_DATA or <project>/data)')
-    p.add_argument('--out', required=True, help='run folder (created; a rerun resumes)')
-    for a, t, h in (('--size', int, f'input side, {INPUT_SIZES[0]} to {INPUT_SIZES[1]}'), ('--bs', int, 'global batch size, >= 1'),
-                    ('--lr', float, 'learning rate, > 0'), ('--epochs', int, '>= 1'), ('--seed', int, '>= 0'),
-                    ('--max-valid', int, 'validation items used, >= 1')):
-        p.add_argument(a, type=t, help=f'{h} (default: the profile\'s)')
-    p.add_argument('--epoch-len', type=int, help='iterations per epoch; 0 = one pass over the data')
-    p.add_argument('--preprocessing', choices=tuple(PREPROCESSING), help="override the method's preset")
-    p.add_argument('--precision', choices=PRECISIONS, help='auto: bf16 on a GPU, fp32 on CPU')
-    p.add_argument('--no-channels-last', action='store_true', help='keep the default (contiguous) memory format')
-    p.add_argument('--init-weights', metavar='PATH', help='published checkpoint to start from: xception-43020ad28.pth '
-                   '(Grad-CAM), xcp_reg.tar (Attention); default: the method\'s own initialisation')
-    p.add_argument('--detector-opt', type=_kv, action='append', default=[], metavar='KEY=VALUE', help='option for build_detector (repeatable)')
-    p.add_argument('--mask-kind', choices=list(MASK_KINDS), help='mask convention of datasets given by path (catalog datasets know their own): '
-                   + '; '.join(f'{k}: {v}' for k, v in MASK_KINDS.items()) + ' (default: dolos)')
-    p.add_argument('--workers', type=int, help='data loader processes per training process, 0 to 64')
-    p.add_argument('--compile', action='store_true', help='torch.compile the model')
-    p.add_argument('--quiet', action='store_true', help='no progress bars')
-    return p
+def dolos_train(method:Param(choices=sorted(detector_methods()), required=True)=None, # detector method
+                setup:Param(choices=SETUP_NAMES)=None,  # the paper setup: A (weak, full fakes), B (weak, local fakes), C (full, masks)
+                source:Param(choices=SOURCES)='celebahq', # data source of the setup
+                profile:Param(choices=PROFILES)='toy',  # hyper-parameter profile
+                train_datasets:Param(type=_names)=None, # comma-separated catalog names (or CSV/folder paths); overrides the setup
+                valid_datasets:Param(type=_names)=None, # comma-separated validation datasets (default: the training ones)
+                supervision:Param(choices=('weak', 'full'))=None, # default: the setup's; required with --train-datasets alone
+                root:str|None=None,          # data root (default: $DOLOS_DATA or <project>/data)
+                out:Param(required=True)=None, # run folder (created; a rerun resumes)
+                size:int|None=None,          # input side in pixels (default: the profile's)
+                bs:int|None=None,            # global batch size, >= 1 (default: the profile's)
+                lr:float|None=None,          # learning rate, > 0 (default: the profile's)
+                epochs:int|None=None,        # epochs to train, >= 1 (default: the profile's)
+                seed:int|None=None,          # seed, >= 0 (default: 0)
+                max_valid:int|None=None,     # validation items used, >= 1 (default: the profile's)
+                epoch_len:int|None=None,     # iterations per epoch; 0 = one pass over the data (default: the profile's)
+                preprocessing:Param(choices=tuple(PREPROCESSING))=None, # override the method's preset
+                precision:Param(choices=PRECISIONS)=None, # auto: bf16 on a GPU, fp32 on CPU
+                channels_last:bool=True,     # use the channels-last memory format (--no-channels-last: keep the default, contiguous one)
+                init_weights:str|None=None,  # published checkpoint to start from: xception-43020ad28.pth (Grad-CAM), xcp_reg.tar (Attention); default: the method's own initialisation
+                detector_opt:Param(type=_kv, action='append')=None, # KEY=VALUE option for build_detector (repeatable)
+                mask_kind:Param(choices=list(MASK_KINDS))=None, # mask convention of datasets given by path (catalog datasets know their own; default: dolos); see `dolos.core.MASK_KINDS`
+                workers:int|None=None,       # data loader processes per training process, 0 to 64
+                compile:bool=False,          # torch.compile the model
+                quiet:bool=False,            # no progress bars
+               ):
+    "Train a dolos detector (setups A/B/C of the paper or any catalog datasets). Rerun the same command to resume; run it under `accelerate launch` for several GPUs or nodes."
+    if setup is None and not train_datasets: raise DataError('give --setup (A, B, C) or --train-datasets')
+    over = dict(size=size, bs=bs, lr=lr, epochs=epochs, seed=seed, max_valid=max_valid,
+                preprocessing=preprocessing, precision=precision, mask_kind=mask_kind)
+    if epoch_len is not None: over['epoch_len'] = epoch_len or None
+    if not channels_last: over['channels_last'] = False
+    if detector_opt: over['detector_kw'] = dict(detector_opt)
+    if init_weights: over['init_weights'] = init_weights
+    cfg = make_config(method, setup, profile, source, train_datasets, valid_datasets, supervision, **over)
+    if epoch_len == 0: cfg.epoch_len = None
+    check_number('--workers', workers, 0, 64, integer=True)
+    check_writable_dir(out)
+    res = train(cfg, out, root=root, num_workers=workers, quiet=quiet, compile=compile)
+    if rank_distrib() == 0:
+        print(json.dumps({'out': str(res.out), 'epochs_done': res.epochs_done, 'best_epoch': res.best_epoch,
+                          'best_valid_loss': res.best_loss, 'best': str(res.best_path)}))
 
+# %% ../nbs/03g_train.ipynb #d7c16a6f
 def end_distributed():
     "Close the process group of a distributed run (if any): the process that started it ends it, so no gloo/NCCL thread dies mid-teardown at exit."
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier(); torch.distributed.destroy_process_group()
 
-def dolos_train_cli(argv:list|None=None)->int:
+# %% ../nbs/03g_train.ipynb #203ea168
+def dolos_train_cli(argv:list|None=None, # arguments (default: `sys.argv[1:]`)
+                   )->int:
     "Entry point of `dolos_train`; returns the exit status (2 on bad input)."
-    try: a = train_parser().parse_args(argv)
-    except SystemExit as e: return e.code    # --help (0) or a bad value (2; argparse printed which)
-    try: return _train_from_args(a)
+    try: return run_command(dolos_train, 'dolos_train', argv)
     finally: end_distributed()
-
-def _train_from_args(a)->int:
-    try:
-        if a.setup is None and not a.train_datasets: raise DataError('give --setup (A, B, C) or --train-datasets')
-        over = dict(size=a.size, bs=a.bs, lr=a.lr, epochs=a.epochs, seed=a.seed, max_valid=a.max_valid,
-                    preprocessing=a.preprocessing, precision=a.precision, mask_kind=a.mask_kind)
-        if a.epoch_len is not None: over['epoch_len'] = a.epoch_len or None
-        if a.no_channels_last: over['channels_last'] = False
-        if a.detector_opt: over['detector_kw'] = dict(a.detector_opt)
-        if a.init_weights: over['init_weights'] = a.init_weights
-        cfg = make_config(a.method, a.setup, a.profile, a.source, a.train_datasets, a.valid_datasets, a.supervision, **over)
-        if a.epoch_len == 0: cfg.epoch_len = None
-        check_number('--workers', a.workers, 0, 64, integer=True)
-        check_writable_dir(a.out)
-        res = train(cfg, a.out, root=a.root, num_workers=a.workers, quiet=a.quiet, compile=a.compile)
-    except DataError as e:
-        print(name_text(f'dolos_train: error: {e}'), file=sys.stderr); return 2
-    if rank_distrib() == 0:
-        print(json.dumps({'out': str(res.out), 'epochs_done': res.epochs_done, 'best_epoch': res.best_epoch,
-                          'best_valid_loss': res.best_loss, 'best': str(res.best_path)}))
-    return 0
 
 import builtins
 if __name__ == '__main__' and not hasattr(builtins, '__IPYTHON__'): sys.exit(dolos_train_cli())  # `python -m dolos.train`

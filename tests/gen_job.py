@@ -6,7 +6,7 @@ changes nothing in the result; it gives the kill test time to kill). Usage: gen_
 import os, sys, time
 from dolos.generators.core import register_generator
 from dolos.generators.harmonic import HarmonicInpainter
-from dolos.generate import dolos_generate_cli
+from dolos.fakesets import dolos_generate_cli
 
 @register_generator
 class SlowHarmonic(HarmonicInpainter):

@@ -138,7 +138,7 @@ def test_predict_places(checkpoint, tmp_path, capsys):
              (['--checkpoint', tmp_path], 'expected checkpoint (--checkpoint), but this is a directory'),
              (['--checkpoint', tmp_path/'loop'], 'but this is a symlink loop'),
              (['--checkpoint', tmp_path/'none.safetensors'], 'none.safetensors: checkpoint (--checkpoint) not found'),
-             (['--checkpoint', tmp_path/'broken.safetensors'], 'broken.safetensors: not a safetensors file'),
+             (['--checkpoint', tmp_path/'broken.safetensors'], 'broken.safetensors: not a readable safetensors detector checkpoint'),
              ([tmp_path/'pipe'], 'pipe: expected an image file or a folder, but this is a named pipe')]
     for extra, want in cases:
         opts = {'--checkpoint': checkpoint, '--out': tmp_path/'out', **dict(zip(extra[::2], extra[1::2]))}
@@ -236,7 +236,7 @@ def test_predict_caps_overlays_of_huge_images(checkpoint, tmp_path, capsys):
 
 def test_generate_masks_from_another_convention(tmp_path):
     from dolos.data import write_example_tree
-    from dolos.generate import dolos_generate_cli
+    from dolos.fakesets import dolos_generate_cli
     root = write_example_tree(tmp_path/'data', n=2, size=16)
     masks = root/'celebahq'/'fake'/'repaint-p2'
     for m in (masks/'masks'/'train').iterdir(): Image.fromarray(read_mask(m).astype(np.uint8)).save(m)   # 0/1, 1 = fake

@@ -1,19 +1,13 @@
 """Tests of the `dolos_data` console script (dolos.data:dolos_data_cli) on a tiny DOLOS-layout tree."""
-import shutil, subprocess, sys
-from pathlib import Path
+import shutil, subprocess
 
 import pytest
 
+from conftest import console_command
 from dolos.data import DATASETS, dolos_data_cli, write_example_tree
 
 
-def _cli():
-    "The installed console script if there is one, else the same entry point through the interpreter."
-    exe = Path(sys.executable).parent/'dolos_data'
-    if exe.is_file(): return [str(exe)]
-    found = shutil.which('dolos_data')
-    if found: return [found]
-    return [sys.executable, '-c', 'import sys; from dolos.data import dolos_data_cli; sys.exit(dolos_data_cli())']
+def _cli(): return console_command('dolos_data')
 
 
 def run(*args):

@@ -1,27 +1,16 @@
 """End-to-end tests of the `dolos_evaluate` command (the console script, run as a user runs it)."""
-import json, os, shutil, subprocess, sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
 
+from conftest import run_console
 from dolos.core import load_mask
 from dolos.evaluate import pair_maps_masks, write_example_predictions
 from dolos.metrics import reference_scores
 
 
-def _cli():
-    "The installed console script if there is one, else the same entry point through the interpreter."
-    exe = Path(sys.executable).parent/'dolos_evaluate'
-    if exe.is_file(): return [str(exe)]
-    found = shutil.which('dolos_evaluate')
-    if found: return [found]
-    return [sys.executable, '-c', 'import sys; from dolos.evaluate import dolos_evaluate_cli; sys.exit(dolos_evaluate_cli())']
-
-
-def run(*args):
-    env = {**os.environ, 'DOLOS_DEVICE': 'cpu'}
-    return subprocess.run(_cli() + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
+def run(*args): return run_console('dolos_evaluate', *args, DOLOS_DEVICE='cpu')
 
 
 @pytest.fixture()

@@ -4,7 +4,7 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 from dolos.data import write_example_tree
-from dolos.generate import dolos_generate_cli
+from dolos.fakesets import dolos_generate_cli
 
 JOB = Path(__file__).parent/'gen_job.py'
 BIN = Path(sys.executable).parent

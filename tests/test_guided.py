@@ -75,5 +75,5 @@ def test_converter_rejects_unknown_keys_and_bad_config():
 def test_many_errors_are_listed_with_a_count(tmp_path):
     sd = {k: v[..., :1] if v.ndim == 4 else v for k, v in GuidedUNet(TINY).state_dict().items()}
     torch.save(sd, tmp_path/'shapes.pt')
-    with pytest.raises(DataError, match=r'shapes\.pt.*shape mismatches: .*\.\.\. and \d+ more'):
+    with pytest.raises(DataError, match=r'shapes\.pt.*shape mismatches \(\d+\): .*, \.\.\. \(\d+ more\)'):
         load_guided_unet(tmp_path/'shapes.pt', TINY)

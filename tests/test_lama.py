@@ -11,7 +11,8 @@ from dolos.core import DataError
 from dolos.generators.core import build_generator, check_generator, toy_inputs
 from dolos.generators.lama import (BIG_LAMA, TOY_LAMA, TOY_WEIGHTS, Inert, LamaComposite, LamaInpainter, build_lama,
                                    check_arch, generator_state, is_torchscript, pad_to_multiple,
-                                   read_lama_safetensors, read_lightning_checkpoint, restricted_load, train_toy_lama)
+                                   read_lama_safetensors, read_lightning_checkpoint, restricted_load)
+from dolos.generators.toytrain import train_toy_lama
 
 SMALL = dict(TOY_LAMA, ngf=8, n_blocks=2)
 

@@ -4,13 +4,14 @@ The main run goes through the installed console script in a subprocess, as a use
 output folder is then read by `dolos_evaluate` (also a subprocess). The other cases call the same
 entry point function in-process, which saves the ~10 s of imports a subprocess costs.
 """
-import csv, json, os, shutil, subprocess, sys
+import csv, json, shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_console
 from dolos.core import save_mask
 from dolos.detectors.core import build_detector, save_detector, xception_size
 from dolos.predict import dolos_predict_cli
@@ -19,13 +20,7 @@ SIZE = 64                          # model input side: small, so everything runs
 SIZES = {'a.png': (48, 40), 'b.png': (64, 64), 'c.jpg': (30, 50)}   # (H, W) of the good images
 
 
-def console(name, *args):
-    "Run a console script of this venv (falls back to importing its function when it is not installed)."
-    exe = Path(sys.executable).parent/name
-    mod, fn = {'dolos_predict': ('dolos.predict', 'dolos_predict_cli'), 'dolos_evaluate': ('dolos.evaluate', 'dolos_evaluate_cli')}[name]
-    cmd = [str(exe)] if exe.exists() else [sys.executable, '-c', f'import sys; from {mod} import {fn}; sys.exit({fn}())']
-    env = {**os.environ, 'DOLOS_DEVICE': 'cpu'}
-    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=600)
+def console(name, *args): return run_console(name, *args, timeout=600, DOLOS_DEVICE='cpu')
 
 
 def read_csv(path):

@@ -1,16 +1,15 @@
 """The `dolos_toyworld` command line: same seed, byte-identical trees; another seed, other files."""
-import hashlib, subprocess, sys
+import hashlib, subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import console_command
+
 COUNTS = ['--train', '3', '--valid', '1', '--test', '2']
 
 
-def _cli():
-    exe = Path(sys.executable).parent/'dolos_toyworld'
-    if exe.exists(): return [str(exe)]
-    return [sys.executable, '-c', 'from dolos.toyworld import dolos_toyworld_cli; dolos_toyworld_cli()']
+def _cli(): return console_command('dolos_toyworld')
 
 
 def _build(root, seed, *extra):

@@ -8,67 +8,70 @@ import importlib, inspect, json
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from timm.models.xception import Block, SeparableConv2d
-from safetensors import safe_open, SafetensorError
-from safetensors.torch import save as st_save
 
-from ..core import DataError, atomic_write, check_state_dict, default_device, name_text, require_file, save_safetensors
+from ..core import DataError, default_device, load_checked, name_text, read_weights, save_safetensors
+from ..data import grid_targets
 
 # %% auto #0
-__all__ = ['XCEPTION_LAYERS', 'INIT_SCHEMES', 'DETECTORS', 'BUILTIN_METHODS', 'INPUT_SIZES', 'xception_channels', 'xception_size',
-           'XceptionTrunk', 'init_weights', 'Detector', 'check_targets', 'register_detector', 'detector_methods',
-           'build_detector', 'load_checked', 'save_detector', 'checkpoint_meta', 'checkpoint_config', 'load_detector']
+__all__ = ['XCEPTION_STAGES', 'XCEPTION_LAYERS', 'INIT_SCHEMES', 'DETECTORS', 'BUILTIN_METHODS', 'INPUT_SIZES',
+           'xception_channels', 'xception_size', 'XceptionTrunk', 'init_weights', 'Detector', 'check_targets',
+           'CellClassifier', 'register_detector', 'detector_methods', 'build_detector', 'save_detector',
+           'checkpoint_meta', 'checkpoint_config', 'load_detector']
 
 # %% ../../nbs/03_detectors.ipynb #aa613dab
-XCEPTION_LAYERS = ('conv1', 'bn1', 'act1', 'conv2', 'bn2', 'act2',
-                   *(f'block{i}' for i in range(1, 13)), 'conv3', 'bn3', 'act3', 'conv4', 'bn4', 'act4')
+_bn = lambda i, o: nn.BatchNorm2d(o)
+_relu = lambda i, o: nn.ReLU(inplace=True)
+_sep = lambda i, o: SeparableConv2d(i, o, 3, 1, 1)
+_POOL = (3, 2, 1)   # the 3×3/2 max-pool (padding 1) that ends a strided block
 
-def _xception_layer(name:str)->nn.Module:
-    "A fresh layer of timm's `legacy_xception`, by name."
-    if name.startswith('act'): return nn.ReLU(inplace=True)
-    if name.startswith('block'):
-        i = int(name[5:])
-        if i == 1: return Block(64, 128, 2, 2, start_with_relu=False)
-        if i == 2: return Block(128, 256, 2, 2)
-        if i == 3: return Block(256, 728, 2, 2)
-        if i == 12: return Block(728, 1024, 2, 2, grow_first=False)
-        return Block(728, 728, 3, 1)
-    return {'conv1': lambda: nn.Conv2d(3, 32, 3, 2, 0, bias=False), 'bn1': lambda: nn.BatchNorm2d(32),
-            'conv2': lambda: nn.Conv2d(32, 64, 3, bias=False), 'bn2': lambda: nn.BatchNorm2d(64),
-            'conv3': lambda: SeparableConv2d(1024, 1536, 3, 1, 1), 'bn3': lambda: nn.BatchNorm2d(1536),
-            'conv4': lambda: SeparableConv2d(1536, 2048, 3, 1, 1), 'bn4': lambda: nn.BatchNorm2d(2048)}[name]()
+XCEPTION_STAGES = {  # layer -> (output channels, (kernel, stride, padding) of its change of side or None, build(in, out))
+    'conv1': (32, (3, 2, 0), lambda i, o: nn.Conv2d(i, o, 3, 2, 0, bias=False)), 'bn1': (32, None, _bn), 'act1': (32, None, _relu),
+    'conv2': (64, (3, 1, 0), lambda i, o: nn.Conv2d(i, o, 3, bias=False)), 'bn2': (64, None, _bn), 'act2': (64, None, _relu),
+    'block1': (128, _POOL, lambda i, o: Block(i, o, 2, 2, start_with_relu=False)),
+    'block2': (256, _POOL, lambda i, o: Block(i, o, 2, 2)),
+    'block3': (728, _POOL, lambda i, o: Block(i, o, 2, 2)),
+    **{f'block{k}': (728, None, lambda i, o: Block(i, o, 3, 1)) for k in range(4, 12)},
+    'block12': (1024, _POOL, lambda i, o: Block(i, o, 2, 2, grow_first=False)),
+    'conv3': (1536, None, _sep), 'bn3': (1536, None, _bn), 'act3': (1536, None, _relu),
+    'conv4': (2048, None, _sep), 'bn4': (2048, None, _bn), 'act4': (2048, None, _relu),
+}
+
+# %% ../../nbs/03_detectors.ipynb #52f2a1b9
+XCEPTION_LAYERS = tuple(XCEPTION_STAGES)
+
+def _stage(layer:str)->tuple:
+    "The table row of `layer`; `DataError` naming the valid layers for any other name."
+    if layer not in XCEPTION_STAGES: raise DataError(f'unknown Xception layer {layer!r}; valid: {", ".join(XCEPTION_LAYERS)}')
+    return XCEPTION_STAGES[layer]
 
 # %% ../../nbs/03_detectors.ipynb #973f64b5
 def xception_channels(layer:str)->int:
     "Channels of the output of an Xception layer."
-    i = XCEPTION_LAYERS.index(layer)
-    if i < 3: return 32
-    if i < 6: return 64
-    if layer.startswith('block'):
-        return {1: 128, 2: 256, 12: 1024}.get(int(layer[5:]), 728)
-    return 1536 if layer[-1] == '3' else 2048
+    return _stage(layer)[0]
 
+# %% ../../nbs/03_detectors.ipynb #6c5796dd
 def xception_size(size:int,          # side of the (square) input image
                   layer:str='act4',  # layer whose output side is wanted
                  )->int:
     "Side of the output of `layer` for a `size`×`size` input."
-    if layer not in XCEPTION_LAYERS: raise DataError(f'unknown Xception layer {layer!r}; valid: {", ".join(XCEPTION_LAYERS)}')
-    i = XCEPTION_LAYERS.index(layer)
-    s = (size - 3)//2 + 1
-    if i >= 3: s -= 2
-    for b in (1, 2, 3, 12):
-        if i >= XCEPTION_LAYERS.index(f'block{b}'): s = (s - 1)//2 + 1
-    return s
+    _stage(layer)
+    for name in XCEPTION_LAYERS[:XCEPTION_LAYERS.index(layer) + 1]:
+        if (r := XCEPTION_STAGES[name][1]): k, stride, pad = r; size = (size + 2*pad - k)//stride + 1
+    return size
 
 # %% ../../nbs/03_detectors.ipynb #20a534ae
 class XceptionTrunk(nn.Module):
     "The layers of timm's `legacy_xception` from `conv1` through `upto`, under timm's names."
     def __init__(self, upto:str='act4'): # last layer kept, one of `XCEPTION_LAYERS`
         super().__init__()
-        if upto not in XCEPTION_LAYERS: raise DataError(f'unknown Xception layer {upto!r}; valid: {", ".join(XCEPTION_LAYERS)}')
-        self.names = XCEPTION_LAYERS[:XCEPTION_LAYERS.index(upto) + 1]
-        for n in self.names: setattr(self, n, _xception_layer(n))
+        _stage(upto)
+        self.names, cin = XCEPTION_LAYERS[:XCEPTION_LAYERS.index(upto) + 1], 3
+        for n in self.names:
+            cout, _, build = XCEPTION_STAGES[n]
+            setattr(self, n, build(cin, cout)); cin = cout
         init_weights(self, 'timm')
 
     def forward(self, x:torch.Tensor, # (B, C, H, W) input of layer `start`
@@ -83,6 +86,7 @@ class XceptionTrunk(nn.Module):
 # %% ../../nbs/03_detectors.ipynb #17b8d95b
 INIT_SCHEMES = ('timm', 'default', 'xavier', 'normal')
 
+# %% ../../nbs/03_detectors.ipynb #25865566
 def init_weights(module:nn.Module, # module whose convolution, linear and batch-norm layers are re-initialised
                  scheme:str='default', # one of `INIT_SCHEMES`
                  gain:float|None=None, # xavier gain (0.02) or normal std (0.01) when None
@@ -158,15 +162,36 @@ def check_targets(mask:torch.Tensor,  # (B, 1, S, S) float mask, 1 = fake
         raise DataError(f'mask must be (B={batch}, 1, H, W) float with 1 = fake, got {tuple(mask.shape)}')
     if label.shape != (batch,): raise DataError(f'label must be (B={batch},) with 1 = fake, got {tuple(label.shape)}')
 
+# %% ../../nbs/03_detectors.ipynb #ba287ab1
+class CellClassifier(Detector):
+    "A detector whose forward pass gives real/fake logits `(B, 2, h, w)` per cell: cross-entropy per cell, map = P(fake), score = its mean."
+    def loss(self, out:tuple, mask:torch.Tensor, label:torch.Tensor)->torch.Tensor:
+        "Cross-entropy over all cells, against the broadcast label (weak) or the mask on the grid (full, see `grid_targets`)."
+        logits, = out
+        b, _, h, w = logits.shape
+        check_targets(mask, label, b)
+        if self.supervision == 'weak': target = label.long().view(b, 1, 1).expand(b, h, w)
+        else: target = grid_targets(mask, (h, w), self.hparams['mask_mode']).long()
+        return F.cross_entropy(logits, target)
+
+    def postprocess(self, out:tuple)->tuple:
+        "Score = mean cell P(fake); map = cell P(fake)."
+        p = out[0].float().softmax(1)[:, 1]
+        return p.mean((1, 2)), p
+
 # %% ../../nbs/03_detectors.ipynb #e5eb7d6b
 DETECTORS:dict = {}  # (method, supervision) -> Detector subclass
-BUILTIN_METHODS = ('patches', 'gradcam', 'attention')
 
+# %% ../../nbs/03_detectors.ipynb #3ca9d55e
 def register_detector(cls:type)->type:
     "Class decorator: make `cls` buildable as `build_detector(cls.method, supervision)`."
     for s in cls.supervisions: DETECTORS[(cls.method, s)] = cls
     return cls
 
+# %% ../../nbs/03_detectors.ipynb #61580539
+BUILTIN_METHODS = ('patches', 'gradcam', 'attention', 'pscc')   # imported on first use of the registry
+
+# %% ../../nbs/03_detectors.ipynb #ea72e819
 def _import_builtin():
     for m in BUILTIN_METHODS: importlib.import_module(f'dolos.detectors.{m}')
 
@@ -200,13 +225,6 @@ def build_detector(method:str,       # 'patches', 'gradcam', 'attention' (or a r
 # %% ../../nbs/03_detectors.ipynb #ef7947d2
 INPUT_SIZES = (16, 4096)   # model input sides dolos_train and dolos_predict accept
 
-# %% ../../nbs/03_detectors.ipynb #b49f3b0e
-def load_checked(module:nn.Module, state:dict, source:str)->nn.Module:
-    "Check `state` against `module` (see `check_state_dict`), then load it."
-    check_state_dict(module, state, source)
-    module.load_state_dict(state, strict=False)
-    return module
-
 # %% ../../nbs/03_detectors.ipynb #d2be092f
 def save_detector(det:Detector,    # detector to save
                   path:str|Path,   # destination `.safetensors` file (written atomically)
@@ -220,22 +238,19 @@ def save_detector(det:Detector,    # detector to save
         except TypeError as e: raise DataError(f'{path}: checkpoint metadata must be JSON-able ({e})') from e
     return save_safetensors(state, path, md)
 
-def _read_metadata(path:Path)->dict:
-    path = require_file(path, 'detector checkpoint')
-    try:
-        with safe_open(str(path), framework='pt', device='cpu') as f: return f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as e: raise DataError(f'{path}: not a safetensors file ({e})') from e
-
+# %% ../../nbs/03_detectors.ipynb #2e3f5591
 def checkpoint_meta(path:str|Path, # file written by `save_detector`
                    )->dict:
     "The extra metadata `save_detector` stored in `path` ({} when none), read without loading the weights."
-    path = Path(path)
-    md = _read_metadata(path)
+    _, md = read_weights(path, 'detector checkpoint', tensors=False)
     if 'dolos_meta' not in md: return {}
     try: return json.loads(md['dolos_meta'])
     except ValueError as e: raise DataError(f'{name_text(path)}: unreadable dolos_meta in the safetensors metadata ({e})') from e
 
-def _parse_config(path, meta:dict)->dict:
+# %% ../../nbs/03_detectors.ipynb #28e7fea8
+def _parse_config(path, meta:dict)->dict|None:
+    "The detector config in a checkpoint's metadata; None when there is none."
+    if 'dolos_config' not in meta: return None
     try: cfg = json.loads(meta['dolos_config'])
     except ValueError as e: raise DataError(f'{name_text(path)}: broken detector config in the safetensors metadata ({e})') from e
     if not isinstance(cfg, dict) or not {'method', 'supervision'} <= set(cfg):
@@ -245,22 +260,17 @@ def _parse_config(path, meta:dict)->dict:
 def checkpoint_config(path:str|Path, # a `.safetensors` file
                      )->dict|None:
     "The detector config a `save_detector` file records (method, supervision, options), read without the weights; None for a file without one (e.g. a published checkpoint converted to safetensors)."
-    meta = _read_metadata(Path(path))
-    return _parse_config(path, meta) if 'dolos_config' in meta else None
+    return _parse_config(path, read_weights(path, 'detector checkpoint', tensors=False)[1])
 
+# %% ../../nbs/03_detectors.ipynb #ab5e14c3
 def load_detector(path:str|Path,     # file written by `save_detector`
                   device=None,       # target device; `default_device()` when None
                   method:tuple|None=None, # (method, supervision) the caller needs; `DataError` when the file holds another
                  )->Detector:
     "Rebuild a detector from a `save_detector` file, in eval mode on `device`."
-    path = require_file(path, 'detector checkpoint')
-    try:
-        with safe_open(str(path), framework='pt', device='cpu') as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e: raise DataError(f'{path}: not a safetensors file ({e})') from e
-    if 'dolos_config' not in meta: raise DataError(f'{name_text(path)}: no dolos detector config in the safetensors metadata (not written by dolos_train)')
+    state, meta = read_weights(path, 'detector checkpoint')
     cfg = _parse_config(path, meta)
+    if cfg is None: raise DataError(f'{name_text(path)}: no dolos detector config in the safetensors metadata (not written by dolos_train)')
     if method is not None and (cfg['method'], cfg['supervision']) != tuple(method):
         raise DataError(f'{name_text(path)}: a {cfg["method"]}/{cfg["supervision"]} checkpoint, but {method[0]}/{method[1]} is wanted here')
     try: det = build_detector(**cfg)

@@ -10,9 +10,9 @@ from torch import nn
 from torchvision.models.segmentation.fcn import FCNHead
 
 from ..core import DataError
-from ..data import MASK_RESAMPLE, grid_targets
-from .core import (Detector, XceptionTrunk, XCEPTION_LAYERS, register_detector, init_weights,
-                                  check_targets, xception_size)
+from ..data import MASK_RESAMPLE
+from .core import (CellClassifier, Detector, XceptionTrunk, XCEPTION_LAYERS, register_detector, init_weights,
+                                  check_targets)
 
 # %% auto #0
 __all__ = ['CAM_NORMALIZATIONS', 'normalize_cam', 'GradCAMClassifier', 'XceptionFCN']
@@ -20,6 +20,7 @@ __all__ = ['CAM_NORMALIZATIONS', 'normalize_cam', 'GradCAMClassifier', 'Xception
 # %% ../../nbs/03b_gradcam.ipynb #201e4d71
 CAM_NORMALIZATIONS = ('none', 'max', 'minmax')
 
+# %% ../../nbs/03b_gradcam.ipynb #807d98ec
 def normalize_cam(cam:torch.Tensor,      # (B, h, w) raw, non-negative CAM
                   normalize:str='minmax', # 'minmax', 'max' or 'none'
                   cam_scale:float=1.0,    # for 'none': the raw value mapped to 0.5
@@ -97,7 +98,7 @@ class GradCAMClassifier(Detector):
 
 # %% ../../nbs/03b_gradcam.ipynb #ba60dc83
 @register_detector
-class XceptionFCN(Detector):
+class XceptionFCN(CellClassifier):
     "Xception up to block11 with torchvision's FCN head: per-cell real/fake logits (full supervision)."
     method, supervisions, map_layer = 'gradcam', ('full',), 'block11'
     def __init__(self, supervision:str='full', # only 'full': trained on masks
@@ -114,14 +115,3 @@ class XceptionFCN(Detector):
     def forward(self, x:torch.Tensor)->tuple:
         "Cell logits (B, 2, h, w), in a 1-tuple."
         return (self.head(self.backbone(x)),)
-
-    def loss(self, out:tuple, mask:torch.Tensor, label:torch.Tensor)->torch.Tensor:
-        "Per-cell cross-entropy against the mask on the grid (see `grid_targets`)."
-        logits, = out
-        check_targets(mask, label, logits.shape[0])
-        return F.cross_entropy(logits, grid_targets(mask, logits.shape[-2:], self.hparams['mask_mode']).long())
-
-    def postprocess(self, out:tuple)->tuple:
-        "Score = mean cell P(fake); map = cell P(fake)."
-        p = out[0].float().softmax(1)[:, 1]
-        return p.mean((1, 2)), p

@@ -5,20 +5,18 @@
 # %% ../../nbs/03a_patches.ipynb #28d65037
 from __future__ import annotations
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..core import DataError
-from ..data import MASK_RESAMPLE, grid_targets
-from .core import (Detector, XceptionTrunk, register_detector, init_weights, check_targets,
-                                  xception_channels, xception_size)
+from ..data import MASK_RESAMPLE
+from .core import CellClassifier, XceptionTrunk, register_detector, init_weights, xception_channels
 
 # %% auto #0
 __all__ = ['PatchForensics']
 
 # %% ../../nbs/03a_patches.ipynb #39837ed4
 @register_detector
-class PatchForensics(Detector):
+class PatchForensics(CellClassifier):
     "Xception truncated after `layer` plus a 1×1 convolution that classifies each patch."
     method = 'patches'
     def __init__(self, supervision:str='weak', # 'weak' (image label on every patch) or 'full' (mask per patch)
@@ -39,17 +37,3 @@ class PatchForensics(Detector):
     def forward(self, x:torch.Tensor)->tuple:
         "Patch logits (B, 2, h, w), in a 1-tuple."
         return (self.convout(self.backbone(x)),)
-
-    def loss(self, out:tuple, mask:torch.Tensor, label:torch.Tensor)->torch.Tensor:
-        "Cross-entropy over all patches, against the broadcast label (weak) or the mask on the patch grid (full, see `grid_targets`)."
-        logits, = out
-        b, _, h, w = logits.shape
-        check_targets(mask, label, b)
-        if self.supervision == 'weak': target = label.long().view(b, 1, 1).expand(b, h, w)
-        else: target = grid_targets(mask, (h, w), self.hparams['mask_mode']).long()
-        return F.cross_entropy(logits, target)
-
-    def postprocess(self, out:tuple)->tuple:
-        "Score = mean patch P(fake); map = patch P(fake)."
-        p = out[0].float().softmax(1)[:, 1]
-        return p.mean((1, 2)), p

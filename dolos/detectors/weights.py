@@ -4,32 +4,23 @@
 
 # %% ../../nbs/03d_weights.ipynb #df1ec11f
 from __future__ import annotations
-import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
-from safetensors.torch import load_file
 
-from ..core import DataError, require_file
-from ..core import check_state_dict
-from .core import Detector, XceptionTrunk, build_detector, checkpoint_config, load_checked, load_detector
+from ..core import DataError, check_state_dict, load_checked, read_weights
+from .core import Detector, XceptionTrunk, build_detector, checkpoint_config, load_detector
 
 # %% auto #0
 __all__ = ['read_checkpoint', 'imagenet_state', 'load_imagenet_xception', 'ffd_to_dolos', 'load_ffd_attention',
-           'patches_to_dolos', 'load_dolos_patches', 'checkpoint_layout', 'load_pretrained']
+           'patches_to_dolos', 'load_layout', 'load_dolos_patches', 'checkpoint_layout', 'load_pretrained']
 
 # %% ../../nbs/03d_weights.ipynb #c5b9bd97
 def read_checkpoint(path:str|Path, # `.safetensors`, or a `torch.save` file (.pth, .pt, .tar)
                    )->dict:
-    "The tensors of a checkpoint file, unwrapped from FFD's `{'net': ...}` and similar containers."
-    path = require_file(path, 'checkpoint file')
-    try:
-        if path.suffix == '.safetensors': obj = load_file(str(path))
-        else: obj = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise DataError(f'{path}: refused by torch.load(weights_only=True): the file holds pickled objects, not just tensors ({str(e).splitlines()[0]})') from e
-    except Exception as e: raise DataError(f'{path}: unreadable checkpoint ({type(e).__name__}: {e})') from e
+    "The tensors of a checkpoint file (read by `dolos.core.read_weights`), unwrapped from FFD's `{'net': ...}` and similar containers."
+    obj, _ = read_weights(path, 'checkpoint file')
     if not isinstance(obj, dict): raise DataError(f'{path}: expected a dict of tensors, got {type(obj).__name__}')
     for k in ('net', 'state_dict', 'model'):
         if isinstance(obj.get(k), dict): obj = obj[k]; break
@@ -55,6 +46,7 @@ def imagenet_state(state:dict, # a timm/Cadene ImageNet Xception state dict
     check_state_dict(_reference_xception(), named, source)
     return {k: v for k, v in named.items() if not k.startswith('fc.')}
 
+# %% ../../nbs/03d_weights.ipynb #94faa64f
 def load_imagenet_xception(det:Detector, # any detector with an Xception `backbone`
                            path:str|Path, # xception-43020ad28.pth or xception-b5690688.pth
                           )->Detector:
@@ -76,26 +68,42 @@ def ffd_to_dolos(state:dict)->dict:
         out[k] = v
     return out
 
+# %% ../../nbs/03d_weights.ipynb #9751cd97
 def load_ffd_attention(path:str|Path,       # FFD's xcp_reg.tar (or a state dict in its layout)
                        supervision:str='weak', # supervision the detector will be trained with
                        **kwargs,            # further `XceptionAttention` options (lam, mask_mode)
                       )->Detector:
     "An `attention` detector initialised from FFD's released regression-map model."
-    det = build_detector('attention', supervision, **kwargs)
-    return load_checked(det, ffd_to_dolos(read_checkpoint(path)), f'{path} (FFD layout)')
+    return load_layout(build_detector('attention', supervision, **kwargs), read_checkpoint(path), 'ffd', path)
 
 # %% ../../nbs/03d_weights.ipynb #af0d2104
 def patches_to_dolos(state:dict)->dict:
     "Rename a patch-forensics/DOLOS Patches state dict to the keys of `PatchForensics`."
     return {(k if k.startswith('convout.') else f'backbone.{k}'): v for k, v in state.items()}
 
+# %% ../../nbs/03d_weights.ipynb #560f7865
+_LAYOUTS = {  # published layout -> (the method it loads into, renaming to that detector's keys, its name in messages)
+    'ffd': ('attention', ffd_to_dolos, 'FFD layout'),
+    'patches': ('patches', patches_to_dolos, 'patch-forensics layout'),
+}
+
+def load_layout(det:Detector, # detector to initialise
+                state:dict,   # tensors of a published checkpoint (`read_checkpoint`)
+                layout:str,   # 'ffd' or 'patches' (see `checkpoint_layout`)
+                path,         # the file, for messages
+               )->Detector:
+    "Load `state`, renamed from a published layout to `det`'s keys and checked; returns `det`."
+    method, rename, name = _LAYOUTS[layout]
+    if det.method != method: raise DataError(f'{path}: a {layout} checkpoint loads into a {method!r} detector, not {det.method!r}')
+    return load_checked(det, rename(state), f'{path} ({name})')
+
+# %% ../../nbs/03d_weights.ipynb #771ac83f
 def load_dolos_patches(path:str|Path,        # a DOLOS Patches checkpoint (state dict)
                        supervision:str='weak', # 'weak' (setups A, B) or 'full' (setup C and the cross-generator models)
                        **kwargs,             # further `PatchForensics` options (layer='block3' for that variant)
                       )->Detector:
     "A `patches` detector with the weights of a DOLOS/patch-forensics checkpoint."
-    det = build_detector('patches', supervision, **kwargs)
-    return load_checked(det, patches_to_dolos(read_checkpoint(path)), f'{path} (patch-forensics layout)')
+    return load_layout(build_detector('patches', supervision, **kwargs), read_checkpoint(path), 'patches', path)
 
 # %% ../../nbs/03d_weights.ipynb #4ffaa47d
 def checkpoint_layout(state:dict)->str:
@@ -115,6 +123,4 @@ def load_pretrained(det:Detector, # detector to initialise
     state = read_checkpoint(path)
     layout = checkpoint_layout(state)
     if layout == 'imagenet': return load_imagenet_xception(det, path)
-    want = {'ffd': 'attention', 'patches': 'patches'}[layout]
-    if det.method != want: raise DataError(f'{path}: a {layout} checkpoint loads into a {want!r} detector, not {det.method!r}')
-    return load_checked(det, ffd_to_dolos(state) if layout == 'ffd' else patches_to_dolos(state), f'{path} ({layout} layout)')
+    return load_layout(det, state, layout, path)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..core import (DataError, default_device, item_seed, load_image, save_image, save_mask)
+from ..layout import fake_pair
 
 # %% auto #0
 __all__ = ['KINDS', 'KNOWN_REGION_POLICIES', 'GENERATORS', 'check_seeds', 'check_inpaint_inputs', 'PerImageRNG', 'Generator',
@@ -19,6 +20,8 @@ __all__ = ['KINDS', 'KNOWN_REGION_POLICIES', 'GENERATORS', 'check_seeds', 'check
 
 # %% ../../nbs/02_generators.ipynb #24e0da1a
 KINDS = ('inpainting', 'synthesis')
+
+# %% ../../nbs/02_generators.ipynb #01ae99aa
 KNOWN_REGION_POLICIES = ('paste', 'model')
 
 # %% ../../nbs/02_generators.ipynb #f8ed3a83
@@ -201,6 +204,7 @@ class SynthesisGenerator(Generator):
 GENERATORS:dict[str, type] = {}
 _IMPORT_ERRORS:dict[str, str] = {}
 
+# %% ../../nbs/02_generators.ipynb #0c79b7f7
 def register_generator(cls:type)->type:
     "Class decorator: add a `Generator` subclass to `GENERATORS` under `cls.name` (checks its declared attributes)."
     if not (isinstance(cls, type) and issubclass(cls, Generator)): raise TypeError(f'{cls!r} is not a Generator subclass')
@@ -360,7 +364,7 @@ def write_fake_set(gen:InpaintingGenerator, # an inpainting generator
         ms = [torch.as_tensor(m, dtype=torch.float32).reshape(1, *imgs[0].shape[1:]) for m in masks[b:b+bs]]
         res = gen(torch.stack(imgs), torch.stack(ms), [image_seed(seed, p) for p in paths]).cpu()
         for p, r, m in zip(paths, res, ms):
-            stem = Path(p).stem
-            written.append(save_image(r, out/'images'/split/f'{stem}.png'))
-            save_mask(m[0], out/'masks'/split/f'{stem}.png')
+            image, mask = fake_pair(out, split, Path(p).stem)
+            written.append(save_image(r, image))
+            save_mask(m[0], mask)
     return written

@@ -4,25 +4,26 @@
 
 # %% ../../nbs/02c_guided.ipynb #cafa4aed
 from __future__ import annotations
-import math, pickle
+import math
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import DataError, require_file
+from ..core import DataError, check_state_dict, read_weights, short_list
 
 # %% auto #0
 __all__ = ['P2_UNET', 'P2_FILES', 'check_guided_config', 'GuidedUNet', 'diffusers_unet_config', 'convert_guided_state_dict',
-           'check_guided_state_dict', 'load_guided_unet']
+           'load_guided_unet']
 
 # %% ../../nbs/02c_guided.ipynb #d3d42b2b
 P2_UNET = dict(image_size=256, in_channels=3, model_channels=128, out_channels=6,  # out 6 = learn_sigma
                num_res_blocks=1, attention_resolutions=(16,), channel_mult=(1, 1, 2, 2, 4, 4),
                num_head_channels=64, use_scale_shift_norm=True, resblock_updown=True, dropout=0.0,
                use_new_attention_order=False)  # legacy QKV layout
+
+# %% ../../nbs/02c_guided.ipynb #15a6e3f1
 P2_FILES = {'celebahq': 'celebahq_p2.pt', 'ffhq': 'ffhq_p2.pt'}
 
 # %% ../../nbs/02c_guided.ipynb #e4d64a3d
@@ -185,10 +186,6 @@ def _module_map(cfg):
     for g, d, names in blocks: m.update({f'{g}.{a}': f'{d}.{b}' for a, b in names.items()})
     return m
 
-def _listing(items, n=10):
-    items = list(items)
-    return ', '.join(map(str, items[:n])) + (f', ... and {len(items) - n} more' if len(items) > n else '')
-
 def _split_legacy_qkv(w, head_ch):
     "(3C, ...) legacy (head, [q,k,v], head_dim)-ordered rows -> the q, k and v rows, each (C, ...)."
     c = w.shape[0] // 3
@@ -208,39 +205,16 @@ def convert_guided_state_dict(sd:Mapping, # guided-diffusion `UNetModel` state d
         if d.endswith('.qkv'):
             for s, x in zip('qkv', _split_legacy_qkv(v, cfg['num_head_channels'])): out[f'{d[:-3]}to_{s}.{p}'] = x.flatten(1) if p == 'weight' else x
         else: out[f'{d}.{p}'] = v.flatten(1) if d.endswith('to_out.0') and p == 'weight' else v
-    if unknown: raise DataError(f'convert_guided_state_dict: {len(unknown)} keys are not part of this guided UNet: {_listing(unknown)}')
+    if unknown: raise DataError(f'convert_guided_state_dict: {len(unknown)} keys are not part of this guided UNet: {short_list(unknown)}')
     return out
 
 # %% ../../nbs/02c_guided.ipynb #68e4489f
 def _read_state_dict(src):
+    "(state dict, its name for messages) from a checkpoint file (`dolos.core.read_weights`) or a dict in memory."
     if isinstance(src, Mapping): return dict(src), 'the in-memory state dict'
-    path = Path(src)
-    path = require_file(path, 'checkpoint file')
-    try:
-        if path.suffix == '.safetensors':
-            from safetensors.torch import load_file
-            return load_file(str(path), device='cpu'), str(path)
-        return torch.load(path, map_location='cpu', weights_only=True), str(path)
-    except pickle.UnpicklingError as e:
-        raise DataError(f'{path}: refused by torch.load(weights_only=True), it holds objects other than tensors '
-                        f'({str(e).splitlines()[0][:200]})') from None
-    except Exception as e: raise DataError(f'{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:200]})') from None
-
-def check_guided_state_dict(sd, # what the checkpoint file held
-                            cfg:Mapping=P2_UNET, # the guided-diffusion flags it should match
-                            name:str='the state dict', # how to call it in error messages
-                           ):
-    "`DataError` unless `sd` is a dict of tensors with exactly the keys and shapes of `GuidedUNet(cfg)`."
-    if not isinstance(sd, Mapping): raise DataError(f'{name}: expected a state dict (a dict of tensors), got {type(sd).__name__}')
-    if bad := [f'{k} ({type(v).__name__})' for k, v in sd.items() if not isinstance(v, torch.Tensor)]:
-        raise DataError(f'{name}: {len(bad)} entries are not tensors: {_listing(bad)}')
-    with torch.device('meta'): want = {k: tuple(v.shape) for k, v in GuidedUNet(cfg).state_dict().items()}
-    missing, extra = [k for k in want if k not in sd], [k for k in sd if k not in want]
-    shapes = [f'{k} {tuple(sd[k].shape)} (expected {s})' for k, s in want.items() if k in sd and tuple(sd[k].shape) != s]
-    if missing or extra or shapes:
-        parts = [f'{len(l)} {what}: {_listing(l)}' for l, what in ((missing, 'missing keys'), (extra, 'unexpected keys'),
-                                                                      (shapes, 'shape mismatches')) if l]
-        raise DataError(f'{name}: not a guided-diffusion UNet checkpoint for this config ({len(want)} tensors expected); ' + '; '.join(parts))
+    sd, _ = read_weights(src, 'checkpoint file')
+    if not isinstance(sd, Mapping): raise DataError(f'{src}: expected a state dict (a dict of tensors), got {type(sd).__name__}')
+    return sd, str(src)
 
 # %% ../../nbs/02c_guided.ipynb #4f997162
 def load_guided_unet(src, # a `.pt` state dict file (e.g. `celebahq_p2.pt`), a `.safetensors` file, or a state dict
@@ -250,7 +224,8 @@ def load_guided_unet(src, # a `.pt` state dict file (e.g. `celebahq_p2.pt`), a `
     "A `diffusers.UNet2DModel` (eval mode, on the CPU) with the converted weights of a guided-diffusion UNet checkpoint."
     from diffusers import UNet2DModel
     sd, name = _read_state_dict(src)
-    check_guided_state_dict(sd, cfg, name)
+    with torch.device('meta'): ref = GuidedUNet(cfg)          # keys and shapes only
+    check_state_dict(ref, sd, f'{name} (guided-diffusion UNet config {ref.cfg})')
     copy = isinstance(src, Mapping)
     sd = {k: v.to(dtype=dtype, copy=copy) for k, v in convert_guided_state_dict(sd, cfg).items()}
     with torch.device('meta'): unet = UNet2DModel(**diffusers_unet_config(cfg))

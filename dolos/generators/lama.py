@@ -4,32 +4,30 @@
 
 # %% ../../nbs/02e_lama.ipynb #96f5c28e
 from __future__ import annotations
-import io, json, math, pickle, time, warnings, zipfile
+import io, json, pickle, warnings, zipfile
 from collections import OrderedDict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from safetensors import safe_open
 
-from ..core import WEIGHTS_DIR, DataError, atomic_write, check_state_dict, fake_to_hole, list_images, load_image, require_file, save_safetensors, short_list
+from ..core import WEIGHTS_DIR, DataError, fake_to_hole, load_checked, read_weights, require_file, save_safetensors
 from .core import InpaintingGenerator, PerImageRNG, check_inpaint_inputs, register_generator
-from ..masks import sample_masks
-from ..toyworld import annotation_root, real_dir
 
 # %% auto #0
 __all__ = ['BIG_LAMA', 'TOY_LAMA', 'TOY_WEIGHTS', 'check_arch', 'FourierUnit', 'SpectralTransform', 'split_channels', 'FFC',
            'FFCBnAct', 'FFCResnetBlock', 'ConcatTuple', 'FFCResNetGenerator', 'build_lama', 'pad_to_multiple',
            'LamaComposite', 'Inert', 'restricted_load', 'is_torchscript', 'read_lightning_checkpoint',
-           'generator_state', 'check_generator_state', 'load_generator_state', 'save_lama', 'read_lama_safetensors',
-           'LamaInpainter', 'train_toy_lama']
+           'generator_state', 'save_lama', 'read_lama_safetensors', 'LamaInpainter']
 
 # %% ../../nbs/02e_lama.ipynb #32b41477
 BIG_LAMA = dict(input_nc=4, output_nc=3, ngf=64, n_downsampling=3, n_blocks=18, ratio_g=0.75, max_features=1024)
+
+# %% ../../nbs/02e_lama.ipynb #4a259502
 TOY_LAMA = dict(BIG_LAMA, ngf=16, n_blocks=4)
 
+# %% ../../nbs/02e_lama.ipynb #e2a20686
 def check_arch(arch:dict|None, # a (partial) LaMa config; missing keys are taken from `BIG_LAMA`; None = `BIG_LAMA`
               )->dict:
     "The complete, validated config dict; `DataError` naming the bad key and value."
@@ -77,11 +75,13 @@ class SpectralTransform(nn.Module):
 
     def forward(self, x): x = self.conv1(x); return self.conv2(x + self.fu(x))
 
+# %% ../../nbs/02e_lama.ipynb #f7c4ab8d
 def split_channels(channels:int, ratio:float)->tuple[int, int]:
     "(local, global) channel counts for a global `ratio` (the global count rounds down)."
     g = int(channels * ratio)
     return channels - g, g
 
+# %% ../../nbs/02e_lama.ipynb #91d65176
 def _add(a, b):
     "Sum of two optional tensors (None = absent)."
     return b if a is None else a if b is None else a + b
@@ -103,6 +103,7 @@ class FFC(nn.Module):
         return (_add(run(self.convl2l, xl), run(self.convg2l, xg)),
                 _add(run(self.convl2g, xl), run(self.convg2g, xg)))
 
+# %% ../../nbs/02e_lama.ipynb #409d75a8
 class FFCBnAct(nn.Module):
     "FFC followed by BatchNorm + ReLU on each half; accepts a tensor (all local) or a (local, global) pair."
     def __init__(self, in_channels:int, out_channels:int, kernel_size:int, ratio_gin:float, ratio_gout:float,
@@ -118,6 +119,7 @@ class FFCBnAct(nn.Module):
         yl, yg = self.ffc(x)
         return (None if yl is None else F.relu(self.bn_l(yl)), None if yg is None else F.relu(self.bn_g(yg)))
 
+# %% ../../nbs/02e_lama.ipynb #89095626
 class FFCResnetBlock(nn.Module):
     "Two 3x3 `FFCBnAct` layers with identity shortcuts on the local and the global half."
     def __init__(self, dim:int, ratio:float):
@@ -129,6 +131,7 @@ class FFCResnetBlock(nn.Module):
         yl, yg = self.conv2(self.conv1(x))
         return _add(x[0], yl), _add(x[1], yg)
 
+# %% ../../nbs/02e_lama.ipynb #5e53f054
 class ConcatTuple(nn.Module):
     "(local, global) -> one tensor, local channels first."
     def forward(self, x:tuple)->torch.Tensor: return torch.cat([t for t in x if t is not None], 1)
@@ -157,6 +160,7 @@ class FFCResNetGenerator(nn.Module):
 
     def forward(self, x:torch.Tensor)->torch.Tensor: return self.model(x)
 
+# %% ../../nbs/02e_lama.ipynb #886263a2
 def build_lama(arch:dict|None=None, # config (see `check_arch`); `BIG_LAMA` if None
                device=None,         # e.g. 'meta' to get names and shapes without memory
               )->FFCResNetGenerator:
@@ -185,6 +189,7 @@ def pad_to_multiple(x:torch.Tensor,       # (B, C, H, W)
     if ph: x = F.pad(x, (0, 0, 0, ph), mode='reflect' if ph < h else 'replicate')   # separable: same as both at once
     return x
 
+# %% ../../nbs/02e_lama.ipynb #5cf22e22
 class LamaComposite(nn.Module):
     "The published TorchScript contract: `forward(image [0, 1], mask 1 = hole) -> hole*pred + (1-hole)*image`."
     def __init__(self, net:nn.Module):
@@ -210,6 +215,7 @@ class Inert:
     def extend(self, values): self.elements.extend(values)
     def __repr__(self): return f'<inert {self.pickled_as}>'
 
+# %% ../../nbs/02e_lama.ipynb #dd926104
 _STORAGE_DTYPES = {'FloatStorage': torch.float32, 'DoubleStorage': torch.float64, 'HalfStorage': torch.float16,
                    'BFloat16Storage': torch.bfloat16, 'LongStorage': torch.int64, 'IntStorage': torch.int32,
                    'ShortStorage': torch.int16, 'CharStorage': torch.int8, 'ByteStorage': torch.uint8,
@@ -269,35 +275,29 @@ def restricted_load(path:str|Path, # a zip-format `torch.save` file
             raise DataError(f'{path}: big-endian checkpoint; not supported')
         return _RestrictedUnpickler(io.BytesIO(z.read(f'{prefix}/data.pkl')), z, prefix).load()
 
+# %% ../../nbs/02e_lama.ipynb #c47e871f
 def is_torchscript(path:str|Path)->bool:
     "True for a TorchScript archive (it holds `code/` and `constants.pkl`), False for a `torch.save` file."
     if not zipfile.is_zipfile(path): return False
     with zipfile.ZipFile(path) as z:
         return any(n.endswith('/constants.pkl') or '/code/' in n for n in z.namelist())
 
+# %% ../../nbs/02e_lama.ipynb #4169c632
 def read_lightning_checkpoint(path:str|Path, # e.g. big-lama/models/best.ckpt
                              )->dict:
-    "The checkpoint dict: `torch.load(weights_only=True)`, else the restricted unpickler (no code runs)."
-    path = Path(path)
+    "The checkpoint dict: `read_weights` (`torch.load(weights_only=True)`), else the restricted unpickler (no code runs)."
     path = require_file(path, 'checkpoint file')
     if not zipfile.is_zipfile(path): raise DataError(f'{path}: not a zip-format torch checkpoint (legacy torch.save files are not supported)')
     if is_torchscript(path): raise DataError(f'{path}: a TorchScript archive, not a checkpoint (load it with LamaInpainter(weights=...))')
-    try: obj = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
-        try: obj = restricted_load(path)
-        except DataError: raise
-        except Exception as e: raise DataError(f'{path}: unreadable checkpoint ({type(e).__name__}: {e})') from e
-    except Exception as e: raise DataError(f'{path}: unreadable checkpoint ({type(e).__name__}: {e})') from e
+    obj, _ = read_weights(path, 'checkpoint file', unpickler=restricted_load)
     if not isinstance(obj, dict): raise DataError(f'{path}: expected a dict, got {type(obj).__name__}')
     return obj
 
 # %% ../../nbs/02e_lama.ipynb #a682ea6f
-def _shape(t): return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-
 def generator_state(ckpt:dict,      # a checkpoint dict (`read_lightning_checkpoint`) or a plain state dict
                     source:str='checkpoint', # file name, for messages
                    )->dict:
-    "The generator's tensors with `model.N...` keys: `state_dict['generator.*']` of a Lightning checkpoint, or a plain state dict."
+    "The generator's entries with `model.N...` keys: `state_dict['generator.*']` of a Lightning checkpoint, or a plain state dict."
     sd = ckpt.get('state_dict', ckpt)
     if not isinstance(sd, dict): raise DataError(f"{source}: 'state_dict' is a {type(sd).__name__}, expected a dict")
     gen = {k[len('generator.'):]: v for k, v in sd.items() if isinstance(k, str) and k.startswith('generator.')}
@@ -305,24 +305,12 @@ def generator_state(ckpt:dict,      # a checkpoint dict (`read_lightning_checkpo
     if not gen:
         prefixes = sorted({str(k).split('.')[0] for k in sd})
         raise DataError(f"{source}: no generator weights (no 'generator.*' or 'model.*' keys; found prefixes {prefixes[:8]})")
-    bad = [f'{k} ({_shape(v)})' for k, v in gen.items() if not isinstance(v, torch.Tensor)]
-    if bad: raise DataError(f'{source}: generator entries that are not tensors: {short_list(bad, 6)}')
     return gen
-
-def check_generator_state(net:nn.Module, state:dict, source:str='checkpoint'):
-    "`DataError` listing missing keys, unexpected keys and shape mismatches (key, file shape, model shape)."
-    check_state_dict(net, state, f'{source} (LaMa config {getattr(net, "arch", "")})')
-
-def load_generator_state(net:nn.Module, state:dict, source:str='checkpoint')->nn.Module:
-    "Check `state` (see `check_generator_state`), then load it into `net` (cast to the network's dtypes)."
-    check_generator_state(net, state, source)
-    want = net.state_dict()
-    net.load_state_dict({k: v.to(want[k].dtype) for k, v in state.items()}, strict=False)
-    return net
 
 # %% ../../nbs/02e_lama.ipynb #541357b6
 TOY_WEIGHTS = WEIGHTS_DIR/'toy_lama.safetensors'
 
+# %% ../../nbs/02e_lama.ipynb #c4c2074d
 def save_lama(net:FFCResNetGenerator,  # the generator to save
               path:str|Path,            # destination .safetensors (written atomically)
               meta:dict|None=None,      # extra JSON-able facts, stored under 'meta'
@@ -335,16 +323,10 @@ def save_lama(net:FFCResNetGenerator,  # the generator to save
     if meta is not None: md['meta'] = json.dumps(meta, sort_keys=True)
     return save_safetensors(sd, path, md)             # atomic, canonical header: same weights, same bytes
 
+# %% ../../nbs/02e_lama.ipynb #028cbf3b
 def read_lama_safetensors(path:str|Path)->tuple[dict, dict, dict]:
     "(config, state dict, meta) of a file written by `save_lama`."
-    path = Path(path)
-    path = require_file(path, 'weights file')
-    try:
-        with safe_open(str(path), 'pt') as f:
-            md = f.metadata() or {}
-            sd = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e: raise DataError(f'{path}: unreadable safetensors file ({type(e).__name__}: {e})') from e
-    if 'config' not in md: raise DataError(f"{path}: no 'config' in the safetensors metadata (not written by save_lama)")
+    sd, md = read_weights(path, 'LaMa weights file', format='dolos-lama')
     return check_arch(json.loads(md['config'])), sd, json.loads(md.get('meta', '{}'))
 
 # %% ../../nbs/02e_lama.ipynb #757f6a1e
@@ -367,7 +349,7 @@ class LamaInpainter(InpaintingGenerator):
             if arch is not None and check_arch(arch) != file_arch:
                 raise DataError(f'{path}: holds config {file_arch}; arch={check_arch(arch)} differs (leave arch=None)')
             self.arch = file_arch
-            self.net = load_generator_state(build_lama(self.arch), sd, str(path))
+            self.net = load_checked(build_lama(self.arch), sd, f'{path} (LaMa config {self.arch})')
         elif is_torchscript(path):
             if arch is not None: raise DataError(f'{path}: a TorchScript file carries its own network; leave arch=None')
             self.arch, self.meta = None, {}
@@ -376,7 +358,8 @@ class LamaInpainter(InpaintingGenerator):
                 self.jit = torch.jit.load(str(path), map_location='cpu').eval()
         else:
             self.arch, self.meta = check_arch(arch), {}
-            self.net = load_generator_state(build_lama(self.arch), generator_state(read_lightning_checkpoint(path), str(path)), str(path))
+            sd = generator_state(read_lightning_checkpoint(path), str(path))
+            self.net = load_checked(build_lama(self.arch), sd, f'{path} (LaMa config {self.arch})')
         self.model = self.jit if self.jit is not None else LamaComposite(self.net)
         self.eval()
 
@@ -396,64 +379,3 @@ class LamaInpainter(InpaintingGenerator):
             with torch.jit.optimized_execution(False): out = self.model(x, hole)
         else: out = self.model(x, hole)
         return out[..., :h, :w]
-
-# %% ../../nbs/02e_lama.ipynb #2d77b9fc
-def train_toy_lama(root:str|Path,          # toy-world root (holds <source>/real/<split> and <source>/annotations)
-                   out:str|Path,           # destination .safetensors
-                   steps:int=700,          # optimiser steps
-                   seed:int=0,             # initialisation, batches, masks and flips
-                   arch:dict|None=None,    # config; `TOY_LAMA` if None
-                   bs:int=16,              # batch size
-                   lr:float=2e-3,          # peak learning rate (cosine decay to 0)
-                   full_weight:float=0.1,  # weight of the whole-image L1 (the hole L1 has weight 1)
-                   mask_seeds:int=4,       # masks per image: `sample_masks` with seeds 0..mask_seeds-1
-                   source:str='celebahq',  # toy source (A)
-                   split:str='train',      # split to train on
-                   max_images:int|None=None, # use only the first images (smoke runs)
-                   log=None,               # callable for progress lines, e.g. `print`
-                  )->dict:
-    "Train a toy LaMa (hole L1 + small full-image L1, Adam, no GAN) single-threaded; save fp16 safetensors; returns a summary."
-    arch = check_arch(arch or TOY_LAMA)
-    paths = list_images(real_dir(root, source, split))[:max_images]
-    if not paths: raise DataError(f'{real_dir(root, source, split)}: no training images')
-    imgs = torch.stack([load_image(p) for p in paths])
-    size = imgs.shape[-1]
-    if imgs.shape[-2] != size or size % 2 ** arch['n_downsampling']:
-        raise DataError(f'{paths[0]}: images must be square with a side divisible by {2 ** arch["n_downsampling"]}; got {tuple(imgs.shape[-2:])}')
-    ann = annotation_root(root, source)
-    masks = torch.stack([torch.stack([m.mask for m in sample_masks(ann, [p.name for p in paths], seed=s, size=size)])
-                         for s in range(mask_seeds)])                          # (mask_seeds, N, H, W)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = FFCResNetGenerator(**arch)
-        net.train()
-        opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, 0.99))
-        g = torch.Generator().manual_seed(seed)
-        losses, t0 = [], time.perf_counter()
-        for step in range(steps):
-            for group in opt.param_groups: group['lr'] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-            idx = torch.randint(len(imgs), (bs,), generator=g)
-            ms = torch.randint(mask_seeds, (bs,), generator=g)
-            flip = (torch.rand(bs, generator=g) < 0.5)[:, None, None, None]
-            x, m = imgs[idx], masks[ms, idx][:, None]
-            x, m = torch.where(flip, x.flip(-1), x), torch.where(flip, m.flip(-1), m)
-            err = (net(torch.cat([x * (1 - m), m], 1)) - x).abs()
-            loss = (err * m).sum() / (3 * m.sum()).clamp_min(1) + full_weight * err.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            if log and (step % 50 == 0 or step == steps - 1):
-                log(f'step {step}: loss {loss.item():.4f} ({time.perf_counter() - t0:.0f} s)')
-        seconds = time.perf_counter() - t0
-    finally: torch.set_num_threads(threads)
-    net.eval()
-    final = float(np.mean(losses[-50:]))
-    recipe = dict(steps=steps, seed=seed, bs=bs, lr=lr, full_weight=full_weight, mask_seeds=mask_seeds, source=source,
-                  split=split, n_images=len(paths), size=size, loss='hole L1 + full_weight * image L1, Adam, cosine lr, no GAN',
-                  final_loss=round(final, 6))
-    save_lama(net, out, meta=recipe)
-    return dict(path=Path(out), steps=steps, seconds=seconds, final_loss=final, losses=losses)

@@ -12,15 +12,13 @@ import torch
 import torch.nn.functional as F
 from diffusers import UNet2DModel, VQModel
 
-from ..core import DataError
+from ..core import DataError, WEIGHTS_DIR
 from .core import InpaintingGenerator, register_generator, KNOWN_REGION_POLICIES
-from .diffusion import Schedule, repaint
-from ..core import WEIGHTS_DIR
-from .toymodels import load_toy_model, TOY_SCHEDULE
+from .diffusion import PAPER_SCHEDULE, TOY_SCHEDULE, Schedule, load_toy_model, repaint
 
 # %% auto #0
-__all__ = ['LDM_CELEBAHQ_UNET', 'LDM_CELEBAHQ_VQ', 'LDM_BETAS', 'PAPER_SCHEDULE', 'LATENT_MASK_RULES', 'load_ldm', 'latent_mask',
-           'RepaintLDM']
+__all__ = ['LDM_CELEBAHQ_UNET', 'LDM_CELEBAHQ_VQ', 'LDM_BETAS', 'TOY_VQ', 'TOY_LDM_UNET', 'LATENT_MASK_RULES', 'load_ldm',
+           'latent_mask', 'RepaintLDM']
 
 # %% ../../nbs/02g_ldm.ipynb #5d88c3f6
 LDM_CELEBAHQ_UNET = dict(sample_size=64, in_channels=3, out_channels=3, layers_per_block=2,
@@ -28,11 +26,27 @@ LDM_CELEBAHQ_UNET = dict(sample_size=64, in_channels=3, out_channels=3, layers_p
                          down_block_types=('DownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D'),
                          up_block_types=('AttnUpBlock2D', 'AttnUpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'),
                          attention_head_dim=32)
+
+# %% ../../nbs/02g_ldm.ipynb #62d668b6
 LDM_CELEBAHQ_VQ = dict(in_channels=3, out_channels=3, down_block_types=('DownEncoderBlock2D',) * 3,
                        up_block_types=('UpDecoderBlock2D',) * 3, block_out_channels=(128, 256, 512),
                        layers_per_block=2, latent_channels=3, num_vq_embeddings=8192, vq_embed_dim=3, sample_size=256)
+
+# %% ../../nbs/02g_ldm.ipynb #0158c134
 LDM_BETAS = dict(beta_schedule='scaled_linear', beta_start=0.0015, beta_end=0.0195, num_train_timesteps=1000)
-PAPER_SCHEDULE = dict(steps=250, jump_length=10, jump_n_sample=10)
+
+# %% ../../nbs/02g_ldm.ipynb #088f56a9
+TOY_VQ = dict(in_channels=3, out_channels=3, sample_size=64, layers_per_block=1,
+              down_block_types=('DownEncoderBlock2D',) * 3, up_block_types=('UpDecoderBlock2D',) * 3,
+              block_out_channels=(16, 32, 32), latent_channels=3, num_vq_embeddings=512, vq_embed_dim=3,
+              norm_num_groups=8)
+
+# %% ../../nbs/02g_ldm.ipynb #d00e8c39
+TOY_LDM_UNET = dict(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1,
+                    block_out_channels=(32, 64, 64),
+                    down_block_types=('DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'),
+                    up_block_types=('UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'),
+                    attention_head_dim=32, norm_num_groups=16, attn_norm_num_groups=16)
 
 # %% ../../nbs/02g_ldm.ipynb #14196d27
 def _read_json(path:Path)->dict:
@@ -61,6 +75,7 @@ def load_ldm(weights:str|Path='toy', # 'toy', or a folder in the Hub layout of C
 # %% ../../nbs/02g_ldm.ipynb #2c2a2646
 LATENT_MASK_RULES = ('cover', 'nearest', 'area')
 
+# %% ../../nbs/02g_ldm.ipynb #55220a42
 def latent_mask(masks:torch.Tensor, # (B, 1, H, W), 1 = fake
                 factor:int,         # pixels per latent cell along each side
                 rule:str='cover',   # see `LATENT_MASK_RULES`

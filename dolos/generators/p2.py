@@ -9,20 +9,26 @@ from pathlib import Path
 
 import torch
 
-from ..core import DataError
-from .core import InpaintingGenerator, SynthesisGenerator, PerImageRNG, register_generator, KNOWN_REGION_POLICIES
-from .diffusion import Schedule, sample, repaint, VARIANCES, RULES
+from ..core import DataError, WEIGHTS_DIR
+from .core import InpaintingGenerator, SynthesisGenerator, register_generator, KNOWN_REGION_POLICIES
+from .diffusion import PAPER_SCHEDULE, RULES, VARIANCES, Schedule, load_toy_model, repaint, sample
 from .guided import load_guided_unet, P2_UNET
-from ..core import WEIGHTS_DIR
-from .toymodels import load_toy_model
 
 # %% auto #0
-__all__ = ['PAPER_SCHEDULE', 'PRECISIONS', 'load_p2_unet', 'P2Synthesis', 'RepaintP2']
+__all__ = ['TOY_P2_UNET', 'PRECISIONS', 'load_p2_unet', 'P2Synthesis', 'RepaintP2']
 
 # %% ../../nbs/02d_p2.ipynb #654b81c6
-PAPER_SCHEDULE = dict(steps=250, jump_length=10, jump_n_sample=10)
+TOY_P2_UNET = dict(sample_size=64, in_channels=3, out_channels=6, layers_per_block=1,
+                   block_out_channels=(8, 16, 32, 64),
+                   down_block_types=('DownBlock2D', 'DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'),
+                   up_block_types=('UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D', 'UpBlock2D'),
+                   resnet_time_scale_shift='scale_shift', attention_head_dim=32, norm_num_groups=8,
+                   attn_norm_num_groups=8, norm_eps=1e-5, flip_sin_to_cos=True, freq_shift=0)
+
+# %% ../../nbs/02d_p2.ipynb #6309b6bf
 PRECISIONS = ('fp32', 'bf16')
 
+# %% ../../nbs/02d_p2.ipynb #d6fdd461
 def load_p2_unet(weights:str|Path,        # 'toy-celebahq', 'toy-ffhq', or a path to a P2 checkpoint (.pt / .safetensors)
                  unet_config:dict|None=None, # guided-diffusion flags of a checkpoint that is not P2's (`P2_UNET` if None)
                 )->tuple:

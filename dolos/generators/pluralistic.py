@@ -4,7 +4,7 @@
 
 # %% ../../nbs/02f_pluralistic.ipynb #b0aba0dd
 from __future__ import annotations
-import json, math, time
+import json, math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,22 +12,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core import WEIGHTS_DIR, DataError, fake_to_keep, item_seed, list_images, load_image, require_file, save_safetensors
+from ..core import WEIGHTS_DIR, DataError, fake_to_keep, load_checked, read_weights, save_safetensors
 from .core import InpaintingGenerator, PerImageRNG, register_generator
 
 # %% auto #0
 __all__ = ['CELEBA_RANDOM', 'TOY_CONFIG', 'TOY_WEIGHTS', 'check_config', 'SNConv', 'ResBlock', 'StemBlock', 'DecoderBlock',
            'OutputBlock', 'ShortLongAttention', 'PluralisticEncoder', 'PluralisticGenerator', 'count_keys_params',
-           'load_net_state', 'read_published', 'load_published', 'toy_weights_path', 'save_toy_weights',
-           'load_toy_weights', 'pluralistic_sample', 'PluralisticInpainter', 'pluralistic_toy_loss',
-           'train_toy_pluralistic']
+           'read_published', 'load_published', 'toy_weights_path', 'save_toy_weights', 'load_toy_weights',
+           'pluralistic_sample', 'PluralisticInpainter']
 
 # %% ../../nbs/02f_pluralistic.ipynb #e2ef4166
 CELEBA_RANDOM = dict(resolution=256, ngf=32, img_f=128, z_nc=128, layers=5, enc_blocks=6, gen_blocks=0,
                      output_scale=4, use_attn=True)   # the published celeba_random model
+
+# %% ../../nbs/02f_pluralistic.ipynb #b41419fe
 TOY_CONFIG = dict(resolution=64, ngf=16, img_f=32, z_nc=32, layers=4, enc_blocks=1, gen_blocks=0,
                   output_scale=3, use_attn=True)      # the shipped toy model: z is 32 x 4 x 4
 
+# %% ../../nbs/02f_pluralistic.ipynb #c38a74e7
 def _mult(i, cfg): return min(2 ** i, cfg['img_f'] // cfg['ngf'])
 
 def check_config(cfg:dict, # a Pluralistic network configuration (keys of `CELEBA_RANDOM`)
@@ -109,6 +111,7 @@ class ResBlock(nn.Module):
         a, b = self.model(x), self.shortcut(x)
         return F.avg_pool2d(a, 2) + F.avg_pool2d(b, 2) if self.down else a + b
 
+# %% ../../nbs/02f_pluralistic.ipynb #6cf7c428
 class StemBlock(nn.Module):
     "The encoder's first block: `conv-act-conv-avgpool` + `avgpool-1x1`."
     def __init__(self, in_ch:int, out_ch:int, act:nn.Module):
@@ -121,6 +124,7 @@ class StemBlock(nn.Module):
 
     def forward(self, x): return self.model(x) + self.shortcut(x)
 
+# %% ../../nbs/02f_pluralistic.ipynb #5e564f65
 class DecoderBlock(nn.Module):
     "`IN-act-conv-IN-act-convT/2` + `convT/2` bypass: doubles the grid."
     def __init__(self, in_ch:int, out_ch:int, act:nn.Module):
@@ -134,6 +138,7 @@ class DecoderBlock(nn.Module):
 
     def forward(self, x): return self.model(x) + self.shortcut(x)
 
+# %% ../../nbs/02f_pluralistic.ipynb #ab4c7f2d
 class OutputBlock(nn.Module):
     "`act-reflectpad-conv3x3-tanh`: an image in [-1, 1]."
     def __init__(self, in_ch:int, act:nn.Module, out_ch:int=3):
@@ -143,6 +148,7 @@ class OutputBlock(nn.Module):
 
     def forward(self, x): return self.model(x)
 
+# %% ../../nbs/02f_pluralistic.ipynb #345c53fc
 class ShortLongAttention(nn.Module):
     "Self-attention on `x` (short term) that also copies encoder feature `pre` into the hole (long term)."
     def __init__(self, ch:int):
@@ -259,58 +265,44 @@ def _aliases(module:nn.Module)->dict[str, list[str]]:
     for k, v in module.state_dict(keep_vars=True).items(): groups.setdefault(id(v), []).append(k)
     return {ks[0]: ks for ks in groups.values()}
 
-def load_net_state(module:nn.Module, # `PluralisticEncoder` or `PluralisticGenerator`
-                   sd:Mapping,        # {key: tensor}; aliases may be present or not
-                   source:str,        # file name (and part) for error messages
-                  )->nn.Module:
-    "Copy `sd` into `module` (fp32); `DataError` naming `source`, the key and both shapes on any mismatch."
-    ref, groups = module.state_dict(), _aliases(module)
-    for k, v in sd.items():
-        if k not in ref:
-            raise DataError(f'{source}: unexpected key {k!r} (not in a {type(module).__name__} with config {module.cfg}); '
-                            f'{sum(q not in ref for q in sd)} unexpected keys in all')
-        if not isinstance(v, torch.Tensor) or not v.is_floating_point():
-            raise DataError(f'{source}: key {k!r} is {getattr(v, "dtype", type(v).__name__)}, expected a float tensor')
-        if tuple(v.shape) != tuple(ref[k].shape):
-            raise DataError(f'{source}: key {k!r} has shape {tuple(v.shape)}, expected {tuple(ref[k].shape)} '
-                            f'(config {module.cfg})')
-    missing = [ks[0] for ks in groups.values() if not any(q in sd for q in ks)]
-    if missing: raise DataError(f'{source}: missing key {missing[0]!r} (expected shape {tuple(ref[missing[0]].shape)}); '
-                                f'{len(missing)} missing in all')
-    full = {}
-    for ks in groups.values():
-        t = next(sd[q] for q in ks if q in sd)
-        for q in ks: full[q] = t.float()
-    module.load_state_dict(full, strict=True)
-    return module
+def _load_net(module:nn.Module, # `PluralisticEncoder` or `PluralisticGenerator`
+              sd:Mapping,        # {key: tensor}; each tensor under one or all of its names
+              source:str,        # file name (and part) for error messages
+             )->nn.Module:
+    "Fill in the aliases a file leaves out, then `dolos.core.load_checked`: the file, the keys and both shapes on any mismatch."
+    full = dict(sd)
+    for ks in _aliases(module).values():
+        have = [q for q in ks if q in sd]
+        if have: full.update({q: sd[have[0]] for q in ks})
+    return load_checked(module, full, f'{source} (Pluralistic config {module.cfg})')
 
 def read_published(path:str|Path, # a published `latest_net_E.pth` / `latest_net_G.pth`
                   )->dict[str, torch.Tensor]:
-    "The state dict of a published checkpoint (safe `weights_only` load) with the leading `module.` stripped."
-    path = Path(path)
-    path = require_file(path, 'checkpoint')
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise DataError(f'{path}: not a weights-only PyTorch state dict ({type(e).__name__}: {e})') from e
+    "The state dict of a published checkpoint (`dolos.core.read_weights`: `weights_only`) with the leading `module.` stripped."
+    sd, _ = read_weights(path, 'checkpoint')
     if not isinstance(sd, Mapping) or not all(isinstance(k, str) for k in sd):
         raise DataError(f'{path}: expected a state dict {{name: tensor}}, got {type(sd).__name__}')
     return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in sd.items()}
 
+# %% ../../nbs/02f_pluralistic.ipynb #eb7c5c76
 def load_published(e_path:str|Path, g_path:str|Path, # latest_net_E.pth, latest_net_G.pth
                    cfg:dict=CELEBA_RANDOM,             # the configuration they were trained with
                   )->tuple[PluralisticEncoder, PluralisticGenerator]:
     "E and G (eval mode) from the published checkpoint files."
     E, G = PluralisticEncoder(cfg), PluralisticGenerator(cfg)
-    load_net_state(E, read_published(e_path), str(e_path))
-    load_net_state(G, read_published(g_path), str(g_path))
+    _load_net(E, read_published(e_path), str(e_path))
+    _load_net(G, read_published(g_path), str(g_path))
     return E.eval(), G.eval()
 
 # %% ../../nbs/02f_pluralistic.ipynb #641e74e0
 TOY_WEIGHTS = 'toy_pluralistic.safetensors'
 
+# %% ../../nbs/02f_pluralistic.ipynb #0915c90f
 def toy_weights_path()->Path:
     "Where the shipped toy weights live: `dolos/weights/toy_pluralistic.safetensors`."
     return WEIGHTS_DIR / TOY_WEIGHTS
 
+# %% ../../nbs/02f_pluralistic.ipynb #305c39ba
 def save_toy_weights(E:PluralisticEncoder, G:PluralisticGenerator,
                      path:str|Path,          # destination .safetensors
                      training:dict|None=None, # training record stored in the metadata
@@ -324,27 +316,17 @@ def save_toy_weights(E:PluralisticEncoder, G:PluralisticGenerator,
     return save_safetensors(sd, path, {'format': 'dolos-pluralistic', 'config': json.dumps(E.cfg),
                                        'training': json.dumps(training or {})})
 
+# %% ../../nbs/02f_pluralistic.ipynb #b07bd9bb
 def load_toy_weights(path:str|Path, # a .safetensors file written by `save_toy_weights`
                     )->tuple[PluralisticEncoder, PluralisticGenerator, dict]:
     "E, G (eval mode) and the metadata (`config`, `training`) of a dolos Pluralistic safetensors file."
-    from safetensors import safe_open
-    path = Path(path)
-    if not path.is_file():
-        hint = ' (create it with train_toy_pluralistic)' if path.name == TOY_WEIGHTS else ''
-        raise DataError(f'{path}: weights file not found{hint}')
-    try:
-        with safe_open(str(path), 'pt') as f:
-            meta, sd = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e: raise DataError(f'{path}: not a readable safetensors file ({e})') from e
-    if 'config' not in meta: raise DataError(f'{path}: no "config" in the safetensors metadata; not a dolos Pluralistic file')
+    sd, meta = read_weights(path, 'weights file', format='dolos-pluralistic')
+    other = [k for k in sd if not k.startswith(('net_E.', 'net_G.'))]
+    if other: raise DataError(f'{path}: unexpected key {other[0]!r} (expected net_E.* and net_G.* only)')
     cfg = check_config(json.loads(meta['config']))
     E, G = PluralisticEncoder(cfg), PluralisticGenerator(cfg)
     for pre, m in (('net_E.', E), ('net_G.', G)):
-        part = {k[len(pre):]: v for k, v in sd.items() if k.startswith(pre)}
-        if not part: raise DataError(f'{path}: no keys starting with {pre!r}')
-        load_net_state(m, part, f'{path} [{pre[:-1]}]')
-    other = [k for k in sd if not k.startswith(('net_E.', 'net_G.'))]
-    if other: raise DataError(f'{path}: unexpected key {other[0]!r}')
+        _load_net(m, {k[len(pre):]: v for k, v in sd.items() if k.startswith(pre)}, f'{path} [{pre[:-1]}]')
     return E.eval(), G.eval(), {'config': cfg, 'training': json.loads(meta.get('training', '{}'))}
 
 # %% ../../nbs/02f_pluralistic.ipynb #26f147c8
@@ -403,102 +385,3 @@ class PluralisticInpainter(InpaintingGenerator):
         noise = rng.randn(cfg['z_nc'], r, r, dtype=images.dtype)
         out = pluralistic_sample(self.net_E, self.net_G, images * 2 - 1, keep, noise)
         return (out + 1) / 2
-
-# %% ../../nbs/02f_pluralistic.ipynb #17134c2d
-def _kl_normal(m1, s1, m2, s2):
-    "KL( N(m1, s1^2) || N(m2, s2^2) ), elementwise."
-    return torch.log(s2 / s1) + (s1 ** 2 + (m1 - m2) ** 2) / (2 * s2 ** 2) - 0.5
-
-def _resize(t, size): return t if t.shape[-2:] == size else F.interpolate(t, size=size, mode='bilinear', align_corners=True)
-
-def pluralistic_toy_loss(E:PluralisticEncoder, G:PluralisticGenerator,
-                         x:torch.Tensor,          # (B, 3, R, R) images in [-1, 1]
-                         keep:torch.Tensor,       # (B, 1, R, R) 1 = known, 0 = hole
-                         generator:torch.Generator|None=None, # source of the reparametrisation noise
-                         hole_weight:float=4.0,   # weight of the hole-only L1
-                         kl_weight:float|None=None, # weight of the two KL terms; `output_scale` if None
-                        )->tuple[torch.Tensor, dict]:
-    "The simplified two-path loss (reconstructive path + both KL terms) and its parts."
-    B, cfg = len(x), E.cfg
-    kl_weight = cfg['output_scale'] if kl_weight is None else kl_weight
-    f = E.features(torch.cat([keep * x, (1 - keep) * x]))
-    f_m = [t[:B] for t in f]
-    p_mu, p_sigma = E.posterior_dist(f[-1][B:])
-    q_mu, q_sigma = E.prior_dist(f_m[-1])
-    z = p_mu + p_sigma * torch.randn(p_mu.shape, generator=generator).to(p_mu)
-    f_e = keep_e = None
-    if cfg['use_attn']:
-        f_e = f_m[G.attn_feature]; keep_e = _resize(keep, f_e.shape[-2:])
-    rec = hole = 0.
-    for o in G(z, f_m[-1], f_e, keep_e):
-        d = (o - _resize(x, o.shape[-2:])).abs()
-        h = 1 - _resize(keep, o.shape[-2:])
-        rec = rec + d.mean()
-        hole = hole + (d * h).sum() / (3 * h.sum() + 1e-6)
-    v = keep.flatten(1).mean(1) - 1e-5
-    m_sigma = (1 / (1 + torch.exp((v - 0.8) * 8))).view(-1, 1, 1, 1)
-    kl_rec = _kl_normal(torch.zeros_like(p_mu), m_sigma.expand_as(p_sigma), p_mu, p_sigma).mean()
-    kl_g = _kl_normal(p_mu.detach(), p_sigma.detach(), q_mu, q_sigma).mean()
-    loss = rec + hole_weight * hole + kl_weight * (kl_rec + kl_g)
-    return loss, {k: round(float(v.detach()), 5) for k, v in (('rec', rec), ('hole', hole), ('kl_rec', kl_rec), ('kl_g', kl_g))}
-
-# %% ../../nbs/02f_pluralistic.ipynb #ca9604d1
-def train_toy_pluralistic(root:str|Path,        # toy-world root (holds <source>/real/train and <source>/annotations)
-                          out:str|Path,         # destination .safetensors
-                          steps:int=1200,       # optimiser steps
-                          seed:int=0,           # all randomness (init, batches, masks, flips, noise)
-                          bs:int=8,             # batch size
-                          lr:float=1e-3,        # peak learning rate (cosine decay to lr/10)
-                          config:dict|None=None, # network configuration; `TOY_CONFIG` if None
-                          hole_weight:float=4.0,
-                          kl_weight:float|None=None,
-                          mask_variants:int=3,  # part masks drawn per training image
-                          limit:int|None=None,  # use only the first `limit` training images (smoke runs)
-                          source:str='celebahq',
-                          log_every:int=100,    # steps per entry of the loss history
-                          verbose:bool=False,
-                         )->dict:
-    "Train the toy Pluralistic E + G single-threaded and write them (fp16) to `out`; returns the training record."
-    from dolos.masks import sample_masks
-    cfg = check_config(config or TOY_CONFIG)
-    R, src = cfg['resolution'], Path(root) / source
-    paths = list_images(src / 'real' / 'train')[:limit]
-    if not paths: raise DataError(f'{src/"real"/"train"}: no training images')
-    imgs = torch.stack([load_image(p) for p in paths])
-    if imgs.shape[-2:] != (R, R): raise DataError(f'{paths[0]}: images are {tuple(imgs.shape[-2:])}, the config wants {R}x{R}')
-    keys = [p.stem for p in paths]
-    masks = torch.stack([torch.stack([m.mask for m in sample_masks(src / 'annotations', keys, item_seed(seed, ('pluralistic-mask', v)), size=R)])
-                         for v in range(mask_variants)])                        # (V, N, R, R), 1 = fake
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            E, G = PluralisticEncoder(cfg).train(), PluralisticGenerator(cfg).train()
-        g = torch.Generator().manual_seed(seed)
-        params = [p for m in (E, G) for p in m.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 + 0.45 * (1 + math.cos(math.pi * min(s / max(steps, 1), 1))))
-        order, losses, history, t0 = [], [], [], time.perf_counter()
-        for step in range(steps):
-            while len(order) < bs: order += torch.randperm(len(paths), generator=g).tolist()
-            idx, order = order[:bs], order[bs:]
-            var = torch.randint(mask_variants, (len(idx),), generator=g)
-            flip = (torch.rand(len(idx), generator=g) < 0.5).view(-1, 1, 1, 1)
-            x, m = imgs[idx], masks[var, torch.tensor(idx)][:, None]
-            x, m = torch.where(flip, x.flip(-1), x), torch.where(flip, m.flip(-1), m)
-            loss, parts = pluralistic_toy_loss(E, G, x * 2 - 1, 1 - m, g, hole_weight, kl_weight)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-            losses.append(loss.item())
-            if (step + 1) % log_every == 0 or step + 1 == steps:
-                history.append((step + 1, sum(losses[-log_every:]) / len(losses[-log_every:])))
-                if verbose: print(f'step {step + 1}: loss {history[-1][1]:.4f} {parts} ({time.perf_counter() - t0:.0f}s)')
-        seconds = time.perf_counter() - t0
-    finally: torch.set_num_threads(threads)
-    tail = losses[-min(50, len(losses)):]
-    record = dict(steps=steps, seed=seed, bs=bs, lr=lr, hole_weight=hole_weight,
-                  kl_weight=cfg['output_scale'] if kl_weight is None else kl_weight, mask_variants=mask_variants,
-                  images=len(paths), source=source, final_loss=round(sum(tail) / len(tail), 5),
-                  history=[(s, round(l, 5)) for s, l in history])
-    save_toy_weights(E.eval(), G.eval(), out, training=record)
-    return dict(record, seconds=round(seconds, 1), path=str(out))
