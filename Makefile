@@ -38,7 +38,7 @@ toyworld: install
 	$(BIN)/dolos_toyworld --root data --seed $(SEED)
 
 # The whole study on the toy profile: the toy world and its fake sets (made if missing), then the
-# experiment notebooks 04-07 with papermill; tables and figures in figures/, executed notebooks in runs/.
+# experiment notebooks 04-08 with papermill; tables and figures in figures/, executed notebooks in runs/.
 reproduce: install
 	$(BIN)/dolos_reproduce
 

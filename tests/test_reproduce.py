@@ -1,7 +1,7 @@
 """The study end to end on the toy profile: `dolos_reproduce` and the experiment notebooks.
 
 These tests share the project's model cache (`models/toy`) and data (`data/`) with `nbdev_test`,
-which runs the notebooks 04-07 first in `make test`; run alone, the first test trains what is missing.
+which runs the notebooks 04-08 first in `make test`; run alone, the first test trains what is missing.
 """
 import json, shutil, subprocess, sys
 from pathlib import Path
@@ -84,7 +84,7 @@ def test_paper_profiles_hold_the_papers_settings():
 
 
 def test_result_cells_show_the_committed_figures():
-    "The tables and figures on the pages of 04-07 are the committed files of figures/, filled in by tools/readme.py."
+    "The tables and figures on the pages of 04-08 are the committed files of figures/, filled in by tools/readme.py."
     sys.path.insert(0, str(ROOT/'tools'))
     import readme
     nbs = readme.result_notebooks()
