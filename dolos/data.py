@@ -366,7 +366,7 @@ def write_example_tree(root:str|Path, # where to write (created)
                        size:int=16,   # image side in pixels
                        seed:int=0,    # seed of the random pixels and masks
                       )->Path:
-    "Write a tiny DOLOS-layout tree with every catalog dataset plus COCO Glide; returns `root`."
+    "Write a tiny DOLOS-layout tree with every catalog dataset (COCO Glide's layout for COCO Glide and the toy scenes); returns `root`."
     root = Path(root); rng = rng_for(seed, 'example-tree')
     def img(p): save_image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), p)
     def msk(p):
@@ -378,15 +378,17 @@ def write_example_tree(root:str|Path, # where to write (created)
             for k in range(n):
                 img(spec.image_dir(root, s)/f'{k:05d}.png')
                 if spec.masks: msk(spec.mask_dir(root, s)/f'{k:05d}.png')
-    cg, rows = root/'coco-glide', []
-    for k in range(n):
-        cid = 1000 + 37*k; cat = ('dining table', 'dog')[k % 2]
-        img(cg/'real'/f'{cat}_{cid}.png'); img(cg/'fake'/f'glide_inpainting_val2017_{cid}_up.png')
-        m = np.zeros((size, size), np.uint8); m[:size//2] = 255
-        (cg/'mask').mkdir(parents=True, exist_ok=True); Image.fromarray(m).save(cg/'mask'/f'{cat}_{cid}_mask.png')
-        rows.append((f'real/{cat}_{cid}.png', f'fake/glide_inpainting_val2017_{cid}_up.png', f'mask/{cat}_{cid}_mask.png', 'a prompt'))
-    with open(cg/'table.csv', 'w', newline='', encoding='utf-8') as fh:
-        w = csv.writer(fh); w.writerow(('real', 'fake', 'mask', 'prompt')); w.writerows(rows)
+    for spec in DATASETS.values():
+        if not isinstance(spec, CocoGlide): continue
+        cg, rows = root/spec.dirnames[0], []
+        for k in range(n):
+            cid = 1000 + 37*k; cat = ('dining table', 'dog')[k % 2]
+            img(cg/'real'/f'{cat}_{cid}.png'); img(cg/'fake'/f'glide_inpainting_val2017_{cid}_up.png')
+            m = np.zeros((size, size), np.uint8); m[:size//2] = 255
+            (cg/'mask').mkdir(parents=True, exist_ok=True); Image.fromarray(m).save(cg/'mask'/f'{cat}_{cid}_mask.png')
+            rows.append((f'real/{cat}_{cid}.png', f'fake/glide_inpainting_val2017_{cid}_up.png', f'mask/{cat}_{cid}_mask.png', 'a prompt'))
+        with open(cg/'table.csv', 'w', newline='', encoding='utf-8') as fh:
+            w = csv.writer(fh); w.writerow(('real', 'fake', 'mask', 'prompt')); w.writerows(rows)
     return root
 
 # %% ../nbs/01_data.ipynb #28b0821a
