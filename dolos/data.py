@@ -540,7 +540,8 @@ PREPROCESSING = {'weak': dict(resample='lanczos', flip=True),
 
 # %% ../nbs/01_data.ipynb #149d7082
 PRESET_OF = {('patches', 'weak'): 'weak', ('gradcam', 'weak'): 'weak', ('patches', 'full'): 'full',
-             ('gradcam', 'full'): 'full', ('attention', 'weak'): 'attention', ('attention', 'full'): 'attention'}
+             ('gradcam', 'full'): 'full', ('attention', 'weak'): 'attention', ('attention', 'full'): 'attention',
+             ('pscc', 'full'): 'full'}   # PSCC-Net (Table 4): bilinear, no flip (its authors resize bicubic; no reason to differ from the other full models here)
 
 # %% ../nbs/01_data.ipynb #0efe1188
 def resize_image(im:Image.Image, # RGB image (see `dolos.core.open_image`)

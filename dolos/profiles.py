@@ -33,7 +33,7 @@ HPARAMS = {  # (profile, method, supervision) -> training hyper-parameters; ('*'
     ('toy',   'gradcam',   'full'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64),
     ('toy',   'attention', 'weak'): dict(size=64,  bs=16, lr=1e-4, epochs=3,   epoch_len=20,  max_valid=64),
     ('toy',   'attention', 'full'): dict(size=64,  bs=16, lr=3e-4, epochs=3,   epoch_len=20,  max_valid=64),
-    ('toy',   'pscc',      'full'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64),
+    ('toy',   'pscc',      'full'): dict(size=64,  bs=16, lr=2e-4, epochs=3,   epoch_len=20,  max_valid=64),
     ('toy',   '*',         '*'):    dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64),
 }
 
