@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from .core import DataError, atomic_write, data_root, item_seed, rng_for, save_image
 from .toyworld import value_noise
@@ -66,7 +66,6 @@ def render_scene(seed:int,             # seed of the scene set
         owner[reg] = i; objects.append((cat, cname))
     img = col.reshape(size, 3, size, 3, 3).mean((1, 3))
     own = owner[1::3, 1::3]
-    from PIL import ImageFilter
     im = Image.fromarray(np.clip(np.round(img * 255), 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.5))
     a = np.asarray(im, np.float32) / 255
     a = a + np.sqrt(np.clip(a, 0, 1) * 0.0008 + 0.00002) * rng.standard_normal(a.shape)
