@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SEED ?= 0
 
-.PHONY: install test sync-check nbtest pytest reproduce toyworld readme bench clean
+.PHONY: install test sync-check nbtest study pytest reproduce toyworld readme bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,19 +26,24 @@ sync-check: install
 	if [ "$$before" != "$$after" ]; then echo "nbdev_export/nbdev_clean/readme changed files: commit the synced notebooks and library"; git status --short -- nbs dolos README.md; exit 1; fi; \
 	echo "notebooks, library and README in sync"
 
+# Every notebook's tests, two at a time, except the experiment notebooks (04-09): `study` runs those once, in order.
 nbtest: install
-	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/nbdev_test --n_workers 2 --timing --skip_file_re '^([_.]|0[4-9]_)'
+
+# The experiment notebooks on the toy profile, as `make reproduce` runs them (each asserts its learning floors).
+study: install
+	$(BIN)/dolos_reproduce
 
 pytest: install
 	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
-test: sync-check nbtest pytest
+test: sync-check nbtest study pytest
 
 toyworld: install
 	$(BIN)/dolos_toyworld --root data --seed $(SEED)
 
 # The whole study on the toy profile: the toy world and its fake sets (made if missing), then the
-# experiment notebooks 04-08 with papermill; tables and figures in figures/, executed notebooks in runs/.
+# experiment notebooks 04-09 with papermill; tables and figures in figures/, executed notebooks in runs/.
 reproduce: install
 	$(BIN)/dolos_reproduce
 

@@ -11,7 +11,8 @@ from .core import DataError, open_image
 from .data import load_item_mask
 
 # %% auto #0
-__all__ = ['pick_examples', 'maps_figure', 'iou_by_area_figure', 'cross_generator_figure', 'robustness_figure']
+__all__ = ['pick_examples', 'maps_figure', 'iou_by_area_figure', 'iou_by_area_table', 'cross_generator_figure',
+           'robustness_figure', 'learning_curves_figure']
 
 # %% ../nbs/03k_figures.ipynb #8674a959
 def pick_examples(items:list, n:int=4)->list:
@@ -56,6 +57,17 @@ def iou_by_area_figure(per_image:pd.DataFrame, # per-image rows with `area` (fra
     g.set_axis_labels('manipulated area', 'IoU (%)')
     return g.figure
 
+# %% ../nbs/03k_figures.ipynb #f79b53c5
+def iou_by_area_table(per_image:pd.DataFrame, # per-image rows with `area` and `iou` (fractions) and the `by` columns
+                      by:list,                 # the columns that tell the curves apart (e.g. setup, train_source)
+                      bins=(0, .05, .1, .2, .3, .5, 1.), # manipulated-area bins, as `iou_by_area_figure`
+                     )->pd.DataFrame:
+    "Figure 5's numbers: mean IoU (percent) and image count per bin of manipulated area (labelled 'lo-hi'), per group."
+    labels = [f'{a:g}-{b:g}' for a, b in zip(bins[:-1], bins[1:])]
+    d = per_image.assign(area=pd.cut(per_image.area, list(bins), labels=labels, include_lowest=True))
+    out = d.groupby(list(by) + ['area'], observed=True).iou.agg(['mean', 'count']).reset_index()
+    return out.assign(iou=(100 * out['mean']).round(4), area=out.area.astype(str))[list(by) + ['area', 'iou', 'count']]
+
 # %% ../nbs/03k_figures.ipynb #a7112113
 def cross_generator_figure(matrix:pd.DataFrame, # long rows: train, test, iou (percent)
                            single:list,          # training configs of the left panel (one generator each)
@@ -94,4 +106,17 @@ def robustness_figure(table:pd.DataFrame, # rows: model, perturbation, strength,
     for (metric, kind), ax in g.axes_dict.items():
         ax.set_xlabel(PERTURBATION_UNITS[kind], fontsize=8); ax.tick_params(labelsize=7)
     g.set_titles(row_template='{row_name} (%)', col_template='{col_name}'); g.set_ylabels('')
+    return g.figure
+
+# %% ../nbs/03k_figures.ipynb #59d17a1b
+def learning_curves_figure(curves:pd.DataFrame, # rows: model, iteration, score (percent), and `target` (percent) per model
+                          ):
+    "Seaborn lines of each model's validation score against training iterations, with its target as a dashed line."
+    import seaborn as sns
+    g = sns.relplot(data=curves, x='iteration', y='score', col='model', kind='line', marker='o', markersize=4,
+                    facet_kws=dict(sharey=False), height=2.2, aspect=1.1)
+    for model, ax in g.axes_dict.items():
+        t = curves[curves.model == model].target
+        if t.notna().any(): ax.axhline(float(t.iloc[0]), ls='--', color='grey', lw=1)
+    g.set_titles('{col_name}'); g.set_axis_labels('iterations', 'validation score (%)')
     return g.figure

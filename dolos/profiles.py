@@ -27,14 +27,14 @@ HPARAMS = {  # (profile, method, supervision) -> training hyper-parameters; ('*'
     ('paper', 'attention', 'full'): dict(size=299, bs=16, lr=3e-4, epochs=15,  epoch_len=500, max_valid=None),
     ('paper', 'pscc',      'full'): dict(size=256, bs=10, lr=2e-4, epochs=50,  epoch_len=500, max_valid=None),  # PSCC-Net's crop, batch, lr
     ('paper', '*',         '*'):    dict(size=299, bs=16, lr=1e-3, epochs=50,  epoch_len=500, max_valid=None),
-    ('toy',   'patches',   'weak'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64),
-    ('toy',   'patches',   'full'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64),
-    ('toy',   'gradcam',   'weak'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64),
-    ('toy',   'gradcam',   'full'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64),
-    ('toy',   'attention', 'weak'): dict(size=64,  bs=16, lr=1e-4, epochs=3,   epoch_len=20,  max_valid=64),
-    ('toy',   'attention', 'full'): dict(size=64,  bs=16, lr=3e-4, epochs=3,   epoch_len=20,  max_valid=64),
-    ('toy',   'pscc',      'full'): dict(size=64,  bs=16, lr=2e-4, epochs=3,   epoch_len=20,  max_valid=64),
-    ('toy',   '*',         '*'):    dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64),
+    ('toy',   'patches',   'weak'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64, select='score'),
+    ('toy',   'patches',   'full'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64, select='score'),
+    ('toy',   'gradcam',   'weak'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64, select='score'),
+    ('toy',   'gradcam',   'full'): dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64, select='score'),
+    ('toy',   'attention', 'weak'): dict(size=64,  bs=16, lr=1e-4, epochs=3,   epoch_len=20,  max_valid=64, select='score'),
+    ('toy',   'attention', 'full'): dict(size=64,  bs=16, lr=3e-4, epochs=3,   epoch_len=20,  max_valid=64, select='score'),
+    ('toy',   'pscc',      'full'): dict(size=64,  bs=16, lr=2e-4, epochs=3,   epoch_len=20,  max_valid=64, select='score'),
+    ('toy',   '*',         '*'):    dict(size=64,  bs=16, lr=1e-3, epochs=3,   epoch_len=20,  max_valid=64, select='score'),
 }
 
 # %% ../nbs/03fb_profiles.ipynb #fb0dc5fc
@@ -61,17 +61,17 @@ def profile_hparams(profile:str,     # 'paper' or 'toy'
 
 # %% ../nbs/03fb_profiles.ipynb #6766b9d0
 STUDY_HPARAMS = {  # (profile, method, supervision) -> the experiment notebooks' settings where they differ from `HPARAMS`
-    ('toy', 'patches',   'full'): dict(size=128, bs=16, lr=3e-3, epochs=8, epoch_len=20, max_valid=32, preprocessing='weak'),
-    ('toy', 'patches',   'weak'): dict(size=128, bs=16, lr=1e-3, epochs=2, epoch_len=20, max_valid=32),
-    ('toy', 'gradcam',   'weak'): dict(size=64,  bs=16, lr=1e-3, epochs=1, epoch_len=20, max_valid=32),
-    ('toy', 'gradcam',   'full'): dict(size=64,  bs=16, lr=1e-3, epochs=1, epoch_len=20, max_valid=32),
-    ('toy', 'attention', 'weak'): dict(size=64,  bs=16, lr=1e-4, epochs=1, epoch_len=20, max_valid=32),
-    ('toy', 'attention', 'full'): dict(size=64,  bs=16, lr=3e-4, epochs=1, epoch_len=20, max_valid=32),
-    ('toy', 'pscc',      'full'): dict(size=64,  bs=16, lr=1e-3, epochs=2, epoch_len=20, max_valid=32),
+    ('toy', 'patches',   'full'): dict(size=128, bs=16, lr=3e-3, epochs=8, epoch_len=20, max_valid=None, preprocessing='weak', select='score', patience=4),
+    ('toy', 'patches',   'weak'): dict(size=64,  bs=16, lr=1e-3, epochs=6, epoch_len=20, max_valid=None, select='score', patience=4),
+    ('toy', 'gradcam',   'weak'): dict(size=64,  bs=16, lr=1e-3, epochs=3, epoch_len=10, max_valid=None, select='score', patience=4),
+    ('toy', 'gradcam',   'full'): dict(size=64,  bs=16, lr=1e-3, epochs=3, epoch_len=10, max_valid=None, select='score', patience=4),
+    ('toy', 'attention', 'weak'): dict(size=64,  bs=16, lr=1e-4, epochs=3, epoch_len=10, max_valid=None, select='score', patience=4),
+    ('toy', 'attention', 'full'): dict(size=64,  bs=16, lr=3e-4, epochs=3, epoch_len=10, max_valid=None, select='score', patience=4),
+    ('toy', 'pscc',      'full'): dict(size=64,  bs=16, lr=1e-3, epochs=2, epoch_len=20, max_valid=None, select='score', patience=4),
 }
 
 # %% ../nbs/03fb_profiles.ipynb #a520ad4c
-_HP_FIELDS = ('size', 'bs', 'lr', 'epochs', 'epoch_len', 'max_valid', 'preprocessing', 'precision', 'seed')
+_HP_FIELDS = ('size', 'bs', 'lr', 'epochs', 'epoch_len', 'max_valid', 'preprocessing', 'precision', 'seed', 'select', 'patience')
 
 def study_hparams(profile:str,          # 'toy' or 'paper'
                   method:str,           # detector method

@@ -12,7 +12,7 @@ import pandas as pd
 from .core import DataError
 
 # %% auto #0
-__all__ = ['paper_results', 'with_paper']
+__all__ = ['PAPER_COLUMN', 'paper_results', 'with_paper']
 
 # %% ../nbs/03l_published.ipynb #f5656451
 def paper_results(table:str,   # 'table2', 'table3', 'fig6', 'table4'
@@ -29,21 +29,26 @@ def paper_results(table:str,   # 'table2', 'table3', 'fig6', 'table4'
     df['value'] = pd.to_numeric(df.value.replace('', np.nan), errors='raise')
     return df
 
+# %% ../nbs/03l_published.ipynb #d0aa8ee3
+PAPER_COLUMN = {'paper': 'paper_{}', 'toy': 'paper_{} (real data)'}   # the name of the column of the paper's number of a metric, per profile
+
 # %% ../nbs/03l_published.ipynb #222ac1fc
 def with_paper(df:pd.DataFrame, # our table (long format)
                table:str,       # which published table to look up
                keys,            # columns identifying a row: a list of the CSV's columns (setup, method, train, test), or {our column: CSV column}
                metrics:list,    # our metric columns to pair (e.g. ['iou', 'pbca', 'ap'])
                path=None,
+               profile:str='paper', # the profile of `df`: in the toy profile the columns say that the paper's numbers are real-data numbers
               )->pd.DataFrame:
     "`df` with a `paper_<metric>` column beside each metric (empty where the paper's number is not transcribed)."
+    label = PAPER_COLUMN[profile]
     keys = dict(keys) if isinstance(keys, dict) else {k: k for k in keys}
     ref = paper_results(table, path).rename(columns={v: k for k, v in keys.items()})
     ours = list(keys)
     out = df.copy()
     for m in metrics:
-        r = ref[ref.metric == m][ours + ['value']].rename(columns={'value': f'paper_{m}'})
+        r = ref[ref.metric == m][ours + ['value']].rename(columns={'value': label.format(m)})
         r = r.astype({k: str for k in ours})
-        out = out.astype({k: str for k in ours}).merge(r, on=ours, how='left') if len(r) else out.assign(**{f'paper_{m}': np.nan})
-    order = [c for c in df.columns if c not in metrics] + [x for m in metrics for x in (m, f'paper_{m}')]
+        out = out.astype({k: str for k in ours}).merge(r, on=ours, how='left') if len(r) else out.assign(**{label.format(m): np.nan})
+    order = [c for c in df.columns if c not in metrics] + [x for m in metrics for x in (m, label.format(m))]
     return out[order + [c for c in out.columns if c not in order]]

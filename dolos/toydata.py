@@ -4,22 +4,51 @@
 
 # %% ../nbs/02k_toydata.ipynb #2f97fbb7
 from __future__ import annotations
-import time
+import hashlib, json, time
 from pathlib import Path
 
-from .core import data_root, list_images
+from .core import DataError, WEIGHTS_DIR, atomic_write, data_root, list_images
 from .data import resolve_dataset
 from .locks import file_lock
 
 # %% auto #0
-__all__ = ['toy_data_ready', 'ensure_toy_data']
+__all__ = ['TOY_DATA_STAMP', 'toy_data_stamp', 'toy_data_ready', 'ensure_toy_data']
+
+# %% ../nbs/02k_toydata.ipynb #310ef3eb
+TOY_DATA_STAMP = 'toydata.json'   # written under the data root once its toy data is complete
+
+# %% ../nbs/02k_toydata.ipynb #e791cbff
+def toy_data_stamp()->dict:
+    "What a root's toy data depends on: the toy world's manifest, the fake sets' and scenes' specification, and the sha256 of every shipped toy weight file."
+    from dolos.toyworld import toyworld_manifest
+    from dolos.toyfakes import TOY_FAKE_SETS
+    from dolos.toyscenes import SCENES_COUNT, SCENES_SIZE
+    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()
+    return {'toyworld': toyworld_manifest(), 'fake_sets': json.loads(json.dumps(TOY_FAKE_SETS)),
+            'scenes': {'count': SCENES_COUNT, 'size': SCENES_SIZE},
+            'weights': {p.name: sha(p) for p in sorted(WEIGHTS_DIR.glob('toy_*.safetensors'))}}
 
 # %% ../nbs/02k_toydata.ipynb #f3ef32cc
+def _check_stamp(root:Path):
+    "Refuse toy data under `root` that another version of dolos made (its world, fake sets or generator weights differ)."
+    from dolos.toyworld import read_manifest, toyworld_manifest
+    stamp, man = root/TOY_DATA_STAMP, read_manifest(root)
+    if stamp.is_file():
+        try: old = json.loads(stamp.read_text())
+        except ValueError as e: raise DataError(f'{stamp}: unreadable ({e})') from e
+        new = toy_data_stamp()
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    elif man is not None and man != toyworld_manifest(): diff = ['toyworld']
+    else: return
+    if diff: raise DataError(f'{root}: its toy data was made by another version of dolos (differs in: {", ".join(diff)}); '
+                             f'move {root} aside (or delete it) and run again to make it anew (a few minutes)')
+
 def toy_data_ready(root:str|Path|None=None)->bool:
-    "True when the toy world, every toy fake set and the toy scenes (the unseen set) are complete under `root`."
+    "True when the toy world, every toy fake set and the toy scenes (the unseen set) are complete under `root`; `DataError` if another version of dolos made them."
     from dolos.toyfakes import TOY_FAKE_SETS
     from dolos.toyscenes import SCENES_COUNT, SCENES_DIR
     root = data_root(root)
+    _check_stamp(root)
     fakes = root/SCENES_DIR/'fake'
     if not (root/SCENES_DIR/'table.csv').is_file() or not fakes.is_dir() or len(list_images(fakes)) < SCENES_COUNT: return False
     if not (root/'toyworld.json').is_file(): return False
@@ -34,21 +63,23 @@ def toy_data_ready(root:str|Path|None=None)->bool:
 def ensure_toy_data(root:str|Path|None=None, # data root
                     log=print,               # progress messages
                    )->Path:
-    "Make the toy world, its fake sets and the toy scenes under `root` unless they are complete; returns the root."
+    "Make the toy world, its fake sets and the toy scenes under `root` unless they are complete (then stamp them); returns the root."
     from dolos.toyworld import build_toyworld
     from dolos.toyfakes import build_toy_fakes
     from dolos.toyscenes import build_toy_scenes
     root = data_root(root)
-    if toy_data_ready(root): return root
+    if toy_data_ready(root) and (root/TOY_DATA_STAMP).is_file(): return root
     root.mkdir(parents=True, exist_ok=True)
     with file_lock(root/'.toydata.lock', log):
-        if toy_data_ready(root): return root
-        t0 = time.time()
-        if not (root/'toyworld.json').is_file():
-            if log: log(f'making the toy world in {root} ...')
-            build_toyworld(root, log=log)
-        if log: log('making the toy fake sets (a few minutes on two cores) ...')
-        build_toy_fakes(root, log=log)
-        build_toy_scenes(root, log=log)
-        if log: log(f'toy data ready in {time.time() - t0:.0f} s')
+        if not toy_data_ready(root):
+            t0 = time.time()
+            if not (root/'toyworld.json').is_file():
+                if log: log(f'making the toy world in {root} ...')
+                build_toyworld(root, log=log)
+            if log: log('making the toy fake sets (a few minutes on two cores) ...')
+            build_toy_fakes(root, log=log)
+            build_toy_scenes(root, log=log)
+            if log: log(f'toy data ready in {time.time() - t0:.0f} s')
+        if not (root/TOY_DATA_STAMP).is_file():
+            with atomic_write(root/TOY_DATA_STAMP, 'w') as f: json.dump(toy_data_stamp(), f, indent=1, sort_keys=True); f.write('\n')
     return root

@@ -16,10 +16,10 @@ from .toyworld import MANIFEST as TOYWORLD_MANIFEST
 __all__ = ['TOY_COUNTS', 'TOY_SUBSET', 'TOY_FAKE_SETS', 'copy_subset', 'build_toy_fakes', 'toy_examples']
 
 # %% ../nbs/02j_toyfakes.ipynb #b828a785
-TOY_COUNTS = {'train': 160, 'valid': 32, 'test': 48}
+TOY_COUNTS = {'train': 160, 'valid': 48, 'test': 48}
 
 # %% ../nbs/02j_toyfakes.ipynb #71d2fe0d
-TOY_SUBSET = {'train': 80, 'valid': 16, 'test': 32}
+TOY_SUBSET = {'train': 80, 'valid': 32, 'test': 32}
 
 # %% ../nbs/02j_toyfakes.ipynb #e170b9e9
 TOY_FAKE_SETS = [

@@ -17,10 +17,11 @@ from .core import DataError, data_root, rng_for, save_image, atomic_write
 from .layout import PARTS, SPLITS, annotation_path, annotation_root, fake_root, real_dir, real_root
 
 # %% auto #0
-__all__ = ['SOURCES', 'DEFAULT_COUNTS', 'DEFAULT_SIZE', 'TOYWORLD_VERSION', 'STYLES', 'SUPERSAMPLE', 'MANIFEST', 'split_ranges',
-           'SourceStyle', 'value_noise', 'face_params', 'face_regions', 'paint_face', 'finish_image', 'render_face',
-           'label_colours', 'toyworld_manifest', 'read_manifest', 'build_toyworld', 'dolos_toyworld',
-           'dolos_toyworld_cli']
+__all__ = ['SOURCES', 'DEFAULT_COUNTS', 'DEFAULT_SIZE', 'TOYWORLD_VERSION', 'STYLES', 'ALIGN_ERROR', 'SUPERSAMPLE', 'MANIFEST',
+           'split_ranges', 'Camera', 'SourceStyle', 'value_noise', 'aligned_frame', 'face_params', 'face_regions',
+           'paint_face', 'linear_to_display', 'display_to_linear', 'camera_params', 'gaussian_blur', 'bayer_masks',
+           'demosaic_bilinear', 'scene_radiance', 'capture', 'render_face', 'label_colours', 'toyworld_manifest',
+           'read_manifest', 'build_toyworld', 'dolos_toyworld', 'dolos_toyworld_cli']
 
 # %% ../nbs/01a_toyworld.ipynb #4a941895
 SOURCES = ('celebahq', 'ffhq')   # source A stands in for CelebA-HQ, source B for FFHQ
@@ -32,7 +33,7 @@ DEFAULT_COUNTS = {'train': 400, 'valid': 80, 'test': 120}
 DEFAULT_SIZE = 64
 
 # %% ../nbs/01a_toyworld.ipynb #617ed57f
-TOYWORLD_VERSION = 1
+TOYWORLD_VERSION = 2
 
 # %% ../nbs/01a_toyworld.ipynb #dab96a39
 def split_ranges(counts:dict|None=None, # images per split; `DEFAULT_COUNTS` if None
@@ -46,10 +47,21 @@ def split_ranges(counts:dict|None=None, # images per split; `DEFAULT_COUNTS` if 
         out[s] = range(start, start + n); start += n
     return out
 
+# %% ../nbs/01a_toyworld.ipynb #beb47319
+@dataclass(frozen=True)
+class Camera:
+    "One source's camera and processing chain, as ranges each image draws its own values from."
+    psf: tuple           # (min, max) std of the lens's Gaussian point-spread function, in sensor pixels
+    shot: tuple          # (min, max) shot-noise gain (variance per unit of linear signal), drawn log-uniformly
+    wb_red: tuple        # (min, max) white-balance gain of the red channel (green = 1)
+    wb_blue: tuple       # (min, max) white-balance gain of the blue channel
+    sensor_scale: int    # sensor pixels per output pixel (> 1: the stored image is a Lanczos downscale)
+    jpeg: tuple          # (min, max) quality of the camera's JPEG, applied at the sensor resolution
+
 # %% ../nbs/01a_toyworld.ipynb #a1983c70
 @dataclass(frozen=True)
 class SourceStyle:
-    "The distributions one toy source draws its faces from (colours are RGB in [0, 1])."
+    "The distributions one toy source draws its faces from (colours are display RGB in [0, 1]) and its camera."
     skin: tuple          # (lightest, darkest) skin colour; a face's tone is a mix of the two
     skin_tone: tuple     # Beta(a, b) of the mix weight towards the darkest tone
     hair: tuple          # palette of hair colours
@@ -57,13 +69,8 @@ class SourceStyle:
     bg_sat: float        # colourfulness of the background (0 = grey)
     bg_texture: float    # amplitude of the mid-frequency background texture
     yaw: float           # max |yaw| (canonical units: features shift by up to ~0.25*yaw of the face)
-    roll: float          # max |roll| in degrees
-    scale: tuple         # (min, max) face scale
-    shift: float         # max |translation| of the face centre, in half-image units
     light: tuple         # (min, max) strength of a directional light gradient (0 = frontal light only)
-    noise: tuple         # (min, max) std of the per-image noise field, in [0, 1] intensity units
-    sensor: bool         # signal-dependent (shot-like) sensor noise with chroma component
-    jpeg: tuple|None     # (min, max) JPEG quality of a round-trip before saving; None = no JPEG
+    camera: Camera       # the acquisition chain (`Camera`)
     p_glasses: float; p_hat: float; p_earring: float; p_necklace: float; p_open: float
 
 # %% ../nbs/01a_toyworld.ipynb #f56cd5b5
@@ -71,16 +78,16 @@ STYLES = {
     'celebahq': SourceStyle(
         skin=((0.96, 0.80, 0.70), (0.62, 0.42, 0.32)), skin_tone=(1.5, 4.0),
         hair=((0.10, 0.08, 0.07), (0.28, 0.18, 0.11), (0.45, 0.30, 0.18), (0.80, 0.66, 0.42)),
-        hair_p=(0.35, 0.35, 0.18, 0.12), bg_sat=0.15, bg_texture=0.02,
-        yaw=0.15, roll=5.0, scale=(0.95, 1.05), shift=0.03, light=(0.0, 0.0), noise=(0.004, 0.008),
-        sensor=False, jpeg=None, p_glasses=0.12, p_hat=0.03, p_earring=0.15, p_necklace=0.05, p_open=0.45),
+        hair_p=(0.35, 0.35, 0.18, 0.12), bg_sat=0.15, bg_texture=0.02, yaw=0.15, light=(0.0, 0.0),
+        camera=Camera(psf=(0.5, 0.8), shot=(1e-4, 1e-3), wb_red=(1.9, 2.4), wb_blue=(1.5, 1.9), sensor_scale=1, jpeg=(85, 95)),
+        p_glasses=0.12, p_hat=0.03, p_earring=0.15, p_necklace=0.05, p_open=0.45),
     'ffhq': SourceStyle(
         skin=((0.98, 0.84, 0.74), (0.36, 0.22, 0.15)), skin_tone=(1.2, 1.6),
         hair=((0.08, 0.07, 0.07), (0.30, 0.20, 0.12), (0.52, 0.30, 0.15), (0.85, 0.74, 0.50),
               (0.62, 0.62, 0.62), (0.55, 0.22, 0.10)),
-        hair_p=(0.30, 0.25, 0.15, 0.12, 0.10, 0.08), bg_sat=0.45, bg_texture=0.08,
-        yaw=0.40, roll=15.0, scale=(0.85, 1.15), shift=0.08, light=(0.15, 0.35), noise=(0.006, 0.015),
-        sensor=True, jpeg=(60, 95), p_glasses=0.20, p_hat=0.06, p_earring=0.10, p_necklace=0.05, p_open=0.30),
+        hair_p=(0.30, 0.25, 0.15, 0.12, 0.10, 0.08), bg_sat=0.45, bg_texture=0.08, yaw=0.40, light=(0.15, 0.35),
+        camera=Camera(psf=(0.4, 1.2), shot=(1e-4, 1.2e-2), wb_red=(1.9, 2.4), wb_blue=(1.5, 1.9), sensor_scale=2, jpeg=(75, 95)),
+        p_glasses=0.20, p_hat=0.06, p_earring=0.10, p_necklace=0.05, p_open=0.30),
 }
 
 # %% ../nbs/01a_toyworld.ipynb #f0504842
@@ -97,13 +104,32 @@ def value_noise(rng:np.random.Generator, # source of randomness
     bot = g[y0 + 1][:, x0] * (1 - fx) + g[y0 + 1][:, x0 + 1] * fx
     return top * (1 - fy) + bot * fy
 
+# %% ../nbs/01a_toyworld.ipynb #d63a8454
+ALIGN_ERROR = dict(roll=2.0, shift=0.02, scale=0.03)   # landmark error left after alignment: degrees, half-image units, relative
+
+# %% ../nbs/01a_toyworld.ipynb #d9bed385
+def aligned_frame(p:dict,                 # face parameters (eyes, mouth, yaw) from `face_params`
+                  rng:np.random.Generator, # draws the residual landmark error
+                 )->dict:
+    "`roll`, `scale`, `cx`, `cy` that put the face where the FFHQ / CelebA-HQ crop rule puts it, up to `ALIGN_ERROR`."
+    eye_u, eye_v = 0.22 * p['yaw'], p['eye_y']          # midpoint of the eyes in the canonical frame
+    eye_to_eye, eye_to_mouth = 2 * p['eye_dx'], p['mouth_y'] - p['eye_y']
+    side = 2 * max(2.0 * eye_to_eye, 1.8 * eye_to_mouth)  # the crop's side
+    cu, cv = eye_u, eye_v + 0.1 * eye_to_mouth          # the crop's centre
+    roll = np.deg2rad(rng.uniform(-1, 1) * ALIGN_ERROR['roll'])
+    scale = 2 / side * (1 + rng.uniform(-1, 1) * ALIGN_ERROR['scale'])
+    c, s = np.cos(roll), np.sin(roll)
+    cx = -scale * (c * cu - s * cv) + rng.uniform(-1, 1) * ALIGN_ERROR['shift']
+    cy = -scale * (s * cu + c * cv) + rng.uniform(-1, 1) * ALIGN_ERROR['shift']
+    return dict(roll=roll, scale=scale, cx=cx, cy=cy)
+
 # %% ../nbs/01a_toyworld.ipynb #fd065bea
 def _pick(rng, palette, p): return np.asarray(palette[rng.choice(len(palette), p=np.asarray(p) / np.sum(p))], float)
 
 def face_params(rng:np.random.Generator, # the image's generator
                 style:SourceStyle,       # the source's distributions
                )->dict:
-    "Draw the pose, shape, colours and optional parts of one face."
+    "Draw the pose, shape, colours and optional parts of one face, then frame it as the real datasets do (`aligned_frame`)."
     u = rng.uniform
     tone = rng.beta(*style.skin_tone)
     skin = np.clip(np.asarray(style.skin[0]) * (1 - tone) + np.asarray(style.skin[1]) * tone + rng.normal(0, 0.02, 3), 0, 1)
@@ -111,9 +137,8 @@ def face_params(rng:np.random.Generator, # the image's generator
     grey = u(0.25, 0.85); hue = rng.dirichlet((1, 1, 1))
     bg = (np.clip(grey + style.bg_sat * (hue - 1/3) * 2, 0, 1), np.clip(grey * u(0.7, 1.1) + style.bg_sat * (rng.dirichlet((1, 1, 1)) - 1/3) * 2, 0, 1))
     iris = _pick(rng, ((0.35, 0.22, 0.12), (0.20, 0.12, 0.08), (0.30, 0.45, 0.60), (0.35, 0.45, 0.30)), (0.4, 0.3, 0.2, 0.1))
-    return dict(
-        yaw=u(-style.yaw, style.yaw), roll=np.deg2rad(u(-style.roll, style.roll)), scale=0.85 * u(*style.scale),
-        cx=u(-style.shift, style.shift), cy=u(-style.shift, style.shift) + 0.02,
+    p = dict(
+        yaw=u(-style.yaw, style.yaw),
         face_w=u(0.9, 1.1), face_h=u(0.95, 1.05), chin=u(0.05, 0.25),
         eye_w=u(0.85, 1.15), eye_open=u(0.7, 1.2), eye_y=u(-0.13, -0.07), eye_dx=u(0.18, 0.23), gaze=u(-0.02, 0.02),
         brow_y=u(-0.30, -0.24), brow_t=u(0.7, 1.3), brow_tilt=u(-0.15, 0.15),
@@ -126,9 +151,10 @@ def face_params(rng:np.random.Generator, # the image's generator
         skin=skin, hair_rgb=hair, bg=bg, iris=iris, lip=np.clip(skin * 0.55 + np.array((0.62, 0.20, 0.24)) * u(0.3, 0.5), 0, 1),
         cloth=rng.uniform(0.05, 0.9, 3), frame=_pick(rng, ((0.05, 0.05, 0.05), (0.55, 0.5, 0.45), (0.35, 0.15, 0.1)), (0.5, 0.3, 0.2)),
         lens_alpha=u(0.08, 0.3), hat_rgb=rng.uniform(0.05, 0.9, 3), jewel=_pick(rng, ((0.85, 0.7, 0.3), (0.8, 0.8, 0.82)), (0.5, 0.5)),
-        light=u(*style.light), light_dir=u(0, 2 * np.pi), ambient=u(0.9, 1.08), noise=u(*style.noise),
-        jpeg=int(rng.integers(style.jpeg[0], style.jpeg[1] + 1)) if style.jpeg else None,
+        light=u(*style.light), light_dir=u(0, 2 * np.pi), ambient=u(0.9, 1.08),
     )
+    p.update(aligned_frame(p, rng))
+    return p
 
 # %% ../nbs/01a_toyworld.ipynb #d105f132
 def _ell(u, v, cu, cv, ru, rv, p=2.0):
@@ -237,31 +263,112 @@ def paint_face(p:dict, R:dict, u:np.ndarray, v:np.ndarray, rng:np.random.Generat
     return col, lab
 
 # %% ../nbs/01a_toyworld.ipynb #f82a7906
+def linear_to_display(x:np.ndarray)->np.ndarray:
+    "The camera's tone curve: gamma 1/2.2, then the smoothstep S-curve (`display_to_linear` inverts it)."
+    g = np.clip(x, 1e-8, 1) ** (1 / 2.2)
+    return 3 * g ** 2 - 2 * g ** 3
+
+# %% ../nbs/01a_toyworld.ipynb #d05a3ce9
+def display_to_linear(y:np.ndarray)->np.ndarray:
+    "Linear radiance of display values in [0, 1]: the inverse smoothstep, then gamma 2.2."
+    y = np.clip(y, 0, 1)
+    return np.clip(0.5 - np.sin(np.arcsin(1 - 2 * y) / 3), 1e-8, 1) ** 2.2
+
+# %% ../nbs/01a_toyworld.ipynb #45df5e31
+def camera_params(rng:np.random.Generator, # the image's generator (drawn after `face_params`)
+                  camera:Camera,           # the source's camera
+                 )->dict:
+    "This image's camera settings: PSF, shot and read noise (read from shot as in Brooks et al. 2019), white balance, JPEG quality."
+    shot = float(np.exp(rng.uniform(np.log(camera.shot[0]), np.log(camera.shot[1]))))
+    read = float(np.exp(2.18 * np.log(shot) + 1.20 + rng.normal(0, 0.26)))
+    return dict(psf=rng.uniform(*camera.psf), shot=shot, read=read,
+                wb=np.array((rng.uniform(*camera.wb_red), 1.0, rng.uniform(*camera.wb_blue))),
+                jpeg=int(rng.integers(camera.jpeg[0], camera.jpeg[1] + 1)))
+
+# %% ../nbs/01a_toyworld.ipynb #5f5cd09c
+def gaussian_blur(img:np.ndarray, # (H, W, C) float
+                  sigma:float,     # std in pixels of `img`
+                 )->np.ndarray:
+    "Separable Gaussian blur (truncated at 3 sigma, mirror padding): the lens's point-spread function."
+    r = max(1, int(np.ceil(3 * sigma)))
+    t = np.arange(-r, r + 1); k = np.exp(-t ** 2 / (2 * sigma ** 2)); k /= k.sum()
+    H, W = img.shape[:2]
+    pad = np.pad(img, ((r, r), (0, 0), (0, 0)), mode='reflect')
+    img = sum(k[i] * pad[i:i + H] for i in range(2 * r + 1))
+    pad = np.pad(img, ((0, 0), (r, r), (0, 0)), mode='reflect')
+    return sum(k[i] * pad[:, i:i + W] for i in range(2 * r + 1))
+
+# %% ../nbs/01a_toyworld.ipynb #abd4b545
+def _filter2d(img:np.ndarray, k:np.ndarray)->np.ndarray:
+    "Correlate each channel of `(H, W, C)` with the small kernel `k`, mirror padding (period-2 CFA patterns survive it)."
+    r = k.shape[0] // 2
+    pad = np.pad(img, ((r, r), (r, r), (0, 0)), mode='reflect')
+    H, W = img.shape[:2]
+    return sum(k[i, j] * pad[i:i + H, j:j + W] for i in range(k.shape[0]) for j in range(k.shape[1]) if k[i, j])
+
+def bayer_masks(h:int, w:int)->np.ndarray:
+    "`(h, w, 3)` 0/1 masks of the RGGB Bayer pattern: which colour each photosite records."
+    m = np.zeros((h, w, 3))
+    m[0::2, 0::2, 0] = 1; m[0::2, 1::2, 1] = 1; m[1::2, 0::2, 1] = 1; m[1::2, 1::2, 2] = 1
+    return m
+
+# %% ../nbs/01a_toyworld.ipynb #ea50fa45
+_G_KERNEL = np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]]) / 4
+_RB_KERNEL = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 4
+
+def demosaic_bilinear(raw:np.ndarray, # (H, W) mosaic, one value per photosite (RGGB)
+                     )->np.ndarray:
+    "`(H, W, 3)` bilinear demosaicing: each missing colour is the mean of its nearest recorded neighbours."
+    m = bayer_masks(*raw.shape)
+    planes = raw[..., None] * m
+    return np.stack([_filter2d(planes[..., c:c + 1], _G_KERNEL if c == 1 else _RB_KERNEL)[..., 0] for c in range(3)], -1)
+
+# %% ../nbs/01a_toyworld.ipynb #a15cb6e6
+def scene_radiance(col:np.ndarray,   # (n, n, 3) painted display colours (`paint_face`)
+                   lab:np.ndarray,   # (n, n) labels
+                   p:dict,           # face parameters (light)
+                   style:SourceStyle,
+                   size:int,         # output resolution: texture scales are fixed relative to it, for every camera
+                   rng:np.random.Generator,
+                  )->np.ndarray:
+    "Linear radiance `(n, n, 3)` of the scene: the painted reflectance with fine texture, lit by the face's light."
+    n = col.shape[0]
+    skin_like = np.isin(lab, [PARTS.index(q) + 1 for q in ('skin', 'nose', 'l_ear', 'r_ear', 'neck')])
+    hair_like = np.isin(lab, [PARTS.index(q) + 1 for q in ('hair', 'l_brow', 'r_brow')])
+    bg = lab == 0
+    cells = lambda f: max(2, size // f)
+    grain = value_noise(rng, n, n, size, size)       # albedo texture at the scale of one output pixel
+    blotch = value_noise(rng, n, n, cells(8), cells(8))
+    bgtex = value_noise(rng, n, n, cells(6), cells(6)) + 0.5 * value_noise(rng, n, n, cells(3), cells(3))
+    amp = np.where(skin_like, 0.02, np.where(hair_like, 0.05, np.where(bg, 0.012, 0.015)))
+    tex = amp * grain + skin_like * 0.02 * blotch + bg * style.bg_texture * bgtex
+    x = (np.arange(n) + 0.5) / n * 2 - 1
+    X, Y = np.meshgrid(x, x)
+    light = p['ambient'] * (1 + p['light'] * (np.cos(p['light_dir']) * X + np.sin(p['light_dir']) * Y))
+    return display_to_linear(col * (1 + tex[..., None])) * light[..., None]
+
+# %% ../nbs/01a_toyworld.ipynb #8578c1b5
 def _jpeg_roundtrip(img:np.ndarray, quality:int)->np.ndarray:
     buf = io.BytesIO(); Image.fromarray(img).save(buf, format='JPEG', quality=int(quality))
     buf.seek(0)
     with Image.open(buf) as im: return np.asarray(im.convert('RGB')).copy()
 
-def finish_image(col:np.ndarray, lab:np.ndarray, p:dict, style:SourceStyle, rng:np.random.Generator)->np.ndarray:
-    "Texture, light, noise and compression on the `(S, S, 3)` float image; returns uint8."
-    S = col.shape[0]
-    skin_like = np.isin(lab, [PARTS.index(q) + 1 for q in ('skin', 'nose', 'l_ear', 'r_ear', 'neck')])
-    hair_like = np.isin(lab, [PARTS.index(q) + 1 for q in ('hair', 'l_brow', 'r_brow')])
-    bg = lab == 0
-    blotch = value_noise(rng, S, S, max(2, S // 8), max(2, S // 8))
-    bgtex = value_noise(rng, S, S, max(2, S // 6), max(2, S // 6)) + 0.5 * value_noise(rng, S, S, max(2, S // 3), max(2, S // 3))
-    grain = rng.standard_normal((S, S))
-    amp = np.where(skin_like, 0.02, np.where(hair_like, 0.05, np.where(bg, 0.012, 0.015)))
-    tex = amp * grain + skin_like * 0.02 * blotch + bg * style.bg_texture * bgtex
-    img = col * (1 + tex[..., None])
-    img = img + p['noise'] * rng.standard_normal((S, S, 1)) + p['noise'] * 0.5 * rng.standard_normal((S, S, 3))
-    x = (np.arange(S) + 0.5) / S * 2 - 1
-    X, Y = np.meshgrid(x, x)
-    img = img * (p['ambient'] * (1 + p['light'] * (np.cos(p['light_dir']) * X + np.sin(p['light_dir']) * Y)))[..., None]
-    if style.sensor:
-        img = img + np.sqrt(np.clip(img, 0, 1) * 0.0015 + 0.00002) * rng.standard_normal((S, S, 3))
-    out = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
-    if p['jpeg'] is not None: out = _jpeg_roundtrip(out, p['jpeg'])
+def capture(radiance:np.ndarray, # (n, n, 3) linear scene radiance, n = size * sensor_scale * SUPERSAMPLE
+            cp:dict,             # this image's camera settings (`camera_params`)
+            camera:Camera,       # the source's camera
+            size:int,            # output resolution
+            rng:np.random.Generator,
+           )->np.ndarray:
+    "The camera chain: lens blur, pixel integration, Bayer sampling, shot + read noise, demosaicing, white balance, tone curve, JPEG, resize; uint8 `(size, size, 3)`."
+    sensor = size * camera.sensor_scale
+    k = radiance.shape[0] // sensor
+    lit = gaussian_blur(radiance, cp['psf'] * k)
+    lit = lit.reshape(sensor, k, sensor, k, 3).mean((1, 3))                  # each photosite integrates its area
+    raw = (lit / cp['wb'] * bayer_masks(sensor, sensor)).sum(-1)             # the sensor sees unbalanced colour
+    raw = raw + np.sqrt(cp['shot'] * np.clip(raw, 0, None) + cp['read']) * rng.standard_normal(raw.shape)
+    rgb = np.clip(demosaic_bilinear(np.clip(raw, 0, 1)) * cp['wb'], 0, 1)
+    out = _jpeg_roundtrip(np.clip(np.round(linear_to_display(rgb) * 255), 0, 255).astype(np.uint8), cp['jpeg'])
+    if sensor != size: out = np.asarray(Image.fromarray(out).resize((size, size), Image.LANCZOS))
     return out
 
 # %% ../nbs/01a_toyworld.ipynb #966824b7
@@ -278,15 +385,14 @@ def render_face(seed:int,        # seed of the toy world
     if size < 16: raise DataError(f'toy world: size {size} is too small (>= 16)')
     style, rng = STYLES[source], rng_for(seed, ('toyworld', source, int(k)))
     p = face_params(rng, style)
-    n = size * SUPERSAMPLE
+    cp = camera_params(rng, style.camera)
+    n = size * style.camera.sensor_scale * SUPERSAMPLE
     R, u, v = face_regions(p, n)
     col, lab = paint_face(p, R, u, v, rng)
-    col = col.reshape(size, SUPERSAMPLE, size, SUPERSAMPLE, 3).mean((1, 3))
-    c = SUPERSAMPLE // 2
-    lab = lab[c::SUPERSAMPLE, c::SUPERSAMPLE]
-    img = finish_image(col, lab, p, style, rng)
-    parts = {q: lab == i + 1 for i, q in enumerate(PARTS)}
-    if R['eye_g'] is not None: parts['eye_g'] = (R['eye_g'] | R['lens'])[c::SUPERSAMPLE, c::SUPERSAMPLE]
+    img = capture(scene_radiance(col, lab, p, style, size, rng), cp, style.camera, size, rng)
+    f = n // size; c = f // 2                  # the annotation of an output pixel: the scene label at its centre
+    parts = {q: (lab == i + 1)[c::f, c::f] for i, q in enumerate(PARTS)}
+    if R['eye_g'] is not None: parts['eye_g'] = (R['eye_g'] | R['lens'])[c::f, c::f]
     return img, {q: m for q, m in parts.items() if m.any()}
 
 # %% ../nbs/01a_toyworld.ipynb #886f7fcf

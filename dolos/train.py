@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastai.learner import Learner, Metric, AvgSmoothLoss
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.optimizer import OptimWrapper
@@ -28,11 +28,12 @@ from .detectors.core import INPUT_SIZES, build_detector, detector_methods, save_
 from .detectors.weights import load_pretrained
 
 # %% auto #0
-__all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PRECISIONS', 'STATE_FORMAT', 'RESULT_FIELDS', 'setup_datasets', 'TrainConfig',
-           'make_config', 'check_config', 'load_items', 'ShardedDataLoader', 'make_train_dls', 'adam', 'ItemMeanLoss',
-           'TrainLoop', 'ShardedTrainer', 'save_state', 'load_state', 'epochs_done', 'claim_run_folder',
-           'write_history', 'Checkpointer', 'TrainResult', 'resolve_precision', 'file_sha256', 'checkpoint_settings',
-           'check_ranks_agree', 'train', 'dolos_train', 'end_distributed', 'dolos_train_cli']
+__all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PRECISIONS', 'SELECTIONS', 'STATE_FORMAT', 'RESULT_FIELDS', 'SELECT_SCORES',
+           'setup_datasets', 'TrainConfig', 'make_config', 'check_config', 'load_items', 'ShardedDataLoader',
+           'make_train_dls', 'adam', 'ItemMeanLoss', 'TrainLoop', 'ShardedTrainer', 'save_state', 'load_state',
+           'epochs_done', 'run_complete', 'claim_run_folder', 'write_history', 'validation_score', 'Checkpointer',
+           'TrainResult', 'resolve_precision', 'file_sha256', 'checkpoint_settings', 'check_ranks_agree', 'train',
+           'dolos_train', 'end_distributed', 'dolos_train_cli']
 
 # %% ../nbs/03g_train.ipynb #edae9866
 SETUPS = {  # (setup, source) -> (supervision, training datasets); validation: the same datasets' valid split
@@ -75,6 +76,8 @@ class TrainConfig:
     epochs:int = 3                  # epochs to train (may grow on a later run: there is no schedule)
     epoch_len:int|None = 20         # iterations per epoch (the paper: 500); None: one pass over the data
     max_valid:int|None = None       # validate on at most this many items (evenly spaced); None: all
+    select:str = 'loss'             # the best checkpoint: 'loss' (lowest validation loss) or 'score' (`SELECT_SCORES`)
+    patience:int|None = None        # stop after this many epochs without a better checkpoint; None: train all epochs
     seed:int = 0                    # seeds initialisation, data order, flips and dropout
     preprocessing:str = 'full'      # a preset of `dolos.data.PREPROCESSING`: 'weak', 'full', 'attention'
     precision:str = 'auto'          # 'auto' (bf16 on a GPU, fp32 otherwise), 'fp32' or 'bf16'
@@ -129,9 +132,14 @@ def make_config(method:str='patches',     # detector method
 # %% ../nbs/03g_train.ipynb #a4a9f0eb
 PRECISIONS = ('auto', 'fp32', 'bf16')
 
+# %% ../nbs/03g_train.ipynb #d8183fe4
+SELECTIONS = ('loss', 'score')   # how a run picks its best checkpoint (see *Choosing the checkpoint* below)
+
 # %% ../nbs/03g_train.ipynb #a8962d0a
 def check_config(cfg:TrainConfig):
     "Raise `DataError` naming the first invalid value of `cfg` (as its option `--name`) and the valid ones."
+    if cfg.select not in SELECTIONS: raise DataError(f'--select {cfg.select!r}: unknown; valid: {", ".join(SELECTIONS)}')
+    check_number('--patience', cfg.patience, 1, integer=True)
     if cfg.precision not in PRECISIONS: raise DataError(f'unknown precision {cfg.precision!r}; valid: {", ".join(PRECISIONS)}')
     if cfg.preprocessing not in PREPROCESSING:
         raise DataError(f'unknown preprocessing {cfg.preprocessing!r}; valid: {", ".join(PREPROCESSING)}')
@@ -326,6 +334,17 @@ def epochs_done(run:str|Path, # a run folder (see `train`)
     except DataError as e: raise DataError(f'{e}; delete {run} to train it again') from None
     return int(meta.get('epochs_done', 0))
 
+# %% ../nbs/03g_train.ipynb #a5e9e1cd
+def run_complete(run:str|Path, # a run folder (see `train`)
+                 epochs:int,   # the epochs the run was asked for
+                )->bool:
+    "True when the run folder has finished `epochs` epochs, or its stopping rule (`patience`) ended it earlier."
+    done = epochs_done(run)
+    if done >= epochs: return True
+    if done == 0: return False
+    _, meta = read_weights(Path(run)/'state.safetensors', 'training state', tensors=False, format=STATE_FORMAT)
+    return bool(json.loads(meta['info']).get('stopped'))
+
 # %% ../nbs/03g_train.ipynb #aed36f2b
 RESULT_FIELDS = [f.name for f in fields(TrainConfig) if f.name not in ('epochs', 'profile', 'setup', 'init_weights')]
 
@@ -354,34 +373,60 @@ def claim_run_folder(out, cfg:TrainConfig, main:bool=True)->Path:
 
 # %% ../nbs/03g_train.ipynb #f66c0680
 def write_history(path, history:list[dict]):
-    "The per-epoch log as CSV (epoch, train_loss, valid_loss, seconds), atomically."
+    "The per-epoch log as CSV (epoch, train_loss, valid_loss, valid_score, seconds), atomically."
     with atomic_write(path, 'w') as f:
-        f.write('epoch,train_loss,valid_loss,seconds\n')
-        for h in history: f.write(f"{h['epoch']},{h['train_loss']:.6g},{h['valid_loss']:.6g},{h['seconds']}\n")
+        f.write('epoch,train_loss,valid_loss,valid_score,seconds\n')
+        for h in history:
+            vs = h.get('valid_score')
+            f.write(f"{h['epoch']},{h['train_loss']:.6g},{h['valid_loss']:.6g},{'' if vs is None else f'{vs:.6g}'},{h['seconds']}\n")
+
+# %% ../nbs/03g_train.ipynb #4defd17f
+SELECT_SCORES = {'full': 'iou', 'weak': 'ap'}   # the validation score of select='score', per supervision (percent)
+
+# %% ../nbs/03g_train.ipynb #bac427cb
+def validation_score(det:torch.nn.Module, # the detector (left in eval mode)
+                     cfg:TrainConfig,     # its run (input size, preprocessing and supervision)
+                     items:list,          # validation items (`load_items`)
+                     device=None,         # see `dolos.core.default_device`
+                    )->float:
+    "The protocol's score of `det` on validation `items`, in percent: mean IoU at τ = 0.5 (full supervision) or balanced detection AP (weak)."
+    from dolos.predict import predict_items                  # (3h and 3e build on this notebook's module)
+    from dolos.metrics import LocalisationMeter, detection_ap
+    s = checkpoint_settings(cfg)
+    preds = list(predict_items(det, items, size=s['size'], resample=s['resample'], device=device, num_workers=0))
+    fakes = [(p, it) for p, it in zip(preds, items) if it.label == 1]
+    if SELECT_SCORES[cfg.supervision] == 'iou':
+        meter = LocalisationMeter(tau=0.5, extended=False, device='cpu')
+        meter.update([p.map for p, _ in fakes], [load_item_mask(it).numpy() for _, it in fakes])
+        return float(meter.summary()['iou'])
+    reals = [p.score for p, it in zip(preds, items) if it.label == 0]
+    return float(detection_ap(reals, [p.score for p, _ in fakes])['ap'])
 
 # %% ../nbs/03g_train.ipynb #7258753d
 class Checkpointer(Callback):
-    "After each epoch: history, `last.safetensors`, `best.safetensors` (lowest validation loss) and the resume state."
+    "After each epoch: the validation score (`select='score'`), history, `last.safetensors`, `best.safetensors` (the selected epoch), the resume state; then the stopping rule."
     order = 60   # after the Recorder (50), which has the epoch's validation loss
-    def __init__(self, out, det, loop:TrainLoop, info:dict, main:bool, device, meta:dict|None=None):
+    def __init__(self, out, det, loop:TrainLoop, info:dict, main:bool, device, meta:dict|None=None, valid_items:list|None=None):
         self.out, self.det, self.loop, self.info, self.main, self.device = Path(out), det, loop, info, main, device
-        self.meta = meta   # stored in best/last checkpoints (input size and preprocessing)
+        self.meta, self.valid_items = meta, valid_items   # stored in best/last checkpoints (input size and preprocessing)
     def before_epoch(self):
         self.t0 = time.time()
         if hasattr(self.learn, 'recorder'): self.learn.recorder.log[0] = self.loop.true_epoch  # print the true epoch
     def after_epoch(self):
-        e = self.loop.true_epoch
+        cfg, e, info = self.loop.cfg, self.loop.true_epoch, self.info
         tl = self.loop.train_loss(self.device)
         vl = float(self.learn.recorder.final_record[1])
-        info = self.info
-        info['history'].append({'epoch': e, 'train_loss': tl, 'valid_loss': vl, 'seconds': round(time.time() - self.t0, 3)})
-        improved = vl < info['best_loss']
-        if improved: info['best_loss'], info['best_epoch'] = vl, e
-        if not self.main: return
-        if improved: save_detector(self.det, self.out/'best.safetensors', self.meta)
-        save_detector(self.det, self.out/'last.safetensors', self.meta)
-        save_state(self.out/'state.safetensors', self.det, self.learn.opt, e + 1, info)  # last: it commits the epoch
-        write_history(self.out/'history.csv', info['history'])
+        vs = validation_score(self.det, cfg, self.valid_items, self.device) if cfg.select == 'score' else None
+        info['history'].append({'epoch': e, 'train_loss': tl, 'valid_loss': vl, 'valid_score': vs, 'seconds': round(time.time() - self.t0, 3)})
+        improved = vl < info['best_loss'] if cfg.select == 'loss' else info.get('best_score') is None or vs > info['best_score']
+        if improved: info['best_loss'], info['best_score'], info['best_epoch'] = vl, vs, e
+        if cfg.patience and e - info['best_epoch'] >= cfg.patience: info['stopped'] = e + 1
+        if self.main:
+            if improved: save_detector(self.det, self.out/'best.safetensors', self.meta)
+            save_detector(self.det, self.out/'last.safetensors', self.meta)
+            save_state(self.out/'state.safetensors', self.det, self.learn.opt, e + 1, info)  # last: it commits the epoch
+            write_history(self.out/'history.csv', info['history'])
+        if info.get('stopped'): raise CancelFitException()
 
 # %% ../nbs/03g_train.ipynb #2db12cd7
 class _Progress(ProgressCallback):
@@ -396,10 +441,12 @@ class TrainResult:
     "What a training run leaves behind."
     out:Path                 # the run folder
     epochs_done:int          # epochs finished (over all runs into this folder)
-    best_epoch:int|None      # epoch of the lowest validation loss (0-based)
-    best_loss:float          # that loss
-    history:list             # per epoch: epoch, train_loss, valid_loss, seconds
+    best_epoch:int|None      # the selected epoch (0-based): lowest validation loss, or best score (`select`)
+    best_loss:float          # its validation loss
+    history:list             # per epoch: epoch, train_loss, valid_loss, valid_score, seconds
     detector:Detector        # the detector after the last epoch
+    best_score:float|None = None # its validation score (`select='score'`), percent
+    stopped:int|None = None  # the epochs done when the stopping rule ended the run; None: it ran all its epochs
     @property
     def best_path(self)->Path: return self.out/'best.safetensors'
     @property
@@ -475,7 +522,7 @@ def train(cfg:TrainConfig,           # what to train (see `make_config`)
     dls = make_train_dls(cfg, train_items, valid_items, num_workers, device, rank, world)
     loop = TrainLoop(cfg, done, rank, cl)
     learn = Learner(dls, det, loss_func=det.loss, opt_func=adam, lr=cfg.lr, path=out, model_dir='.',
-                    cbs=[loop, Checkpointer(out, det, loop, info, main, device, checkpoint_settings(cfg))] + list(cbs or []))
+                    cbs=[loop, Checkpointer(out, det, loop, info, main, device, checkpoint_settings(cfg), valid_items)] + list(cbs or []))
     vars(learn.recorder).update(loss=ItemMeanLoss(device), smooth_loss=_DeviceSmoothLoss())  # (plain setattr warns)
     learn.remove_cb(ProgressCallback)
     if quiet or not main: learn.logger = lambda *a, **k: None
@@ -485,7 +532,7 @@ def train(cfg:TrainConfig,           # what to train (see `make_config`)
     if ostate:
         sd = learn.opt.state_dict(); sd['state'] = ostate; learn.opt.load_state_dict(sd)
     if compile: learn.model = torch.compile(learn.model)
-    if done < cfg.epochs:
+    if done < cfg.epochs and not info.get('stopped'):
         if world > 1:
             from accelerate.utils import DistributedDataParallelKwargs
             learn.add_cb(ShardedTrainer(sync_bn=device.type == 'cuda', cpu=device.type == 'cpu',
@@ -494,7 +541,7 @@ def train(cfg:TrainConfig,           # what to train (see `make_config`)
         if world > 1: check_ranks_agree(det, device)
     elif main and not quiet: print(f'{out}: {done} of {cfg.epochs} epochs already done; nothing to train')
     h = info['history']
-    return TrainResult(out, len(h) if h else done, info['best_epoch'], info['best_loss'], h, det)
+    return TrainResult(out, len(h) if h else done, info['best_epoch'], info['best_loss'], h, det, info.get('best_score'), info.get('stopped'))
 
 # %% ../nbs/03g_train.ipynb #c34e1e0e
 def _names(s:str)->tuple: return tuple(n.strip() for n in s.split(',') if n.strip())
@@ -521,6 +568,8 @@ def dolos_train(method:Param(choices=sorted(detector_methods()), required=True)=
                 epochs:int|None=None,        # epochs to train, >= 1 (default: the profile's)
                 seed:int|None=None,          # seed, >= 0 (default: 0)
                 max_valid:int|None=None,     # validation items used, >= 1 (default: the profile's)
+                select:Param(choices=SELECTIONS)=None, # best checkpoint: lowest validation loss, or best validation score (IoU / AP; default: the profile's)
+                patience:int|None=None,      # stop after this many epochs without a better checkpoint, >= 1 (default: the profile's)
                 epoch_len:int|None=None,     # iterations per epoch; 0 = one pass over the data (default: the profile's)
                 preprocessing:Param(choices=tuple(PREPROCESSING))=None, # override the method's preset
                 precision:Param(choices=PRECISIONS)=None, # auto: bf16 on a GPU, fp32 on CPU
@@ -534,7 +583,7 @@ def dolos_train(method:Param(choices=sorted(detector_methods()), required=True)=
                ):
     "Train a dolos detector (setups A/B/C of the paper or any catalog datasets). Rerun the same command to resume; run it under `accelerate launch` for several GPUs or nodes."
     if setup is None and not train_datasets: raise DataError('give --setup (A, B, C) or --train-datasets')
-    over = dict(size=size, bs=bs, lr=lr, epochs=epochs, seed=seed, max_valid=max_valid,
+    over = dict(size=size, bs=bs, lr=lr, epochs=epochs, seed=seed, max_valid=max_valid, select=select, patience=patience,
                 preprocessing=preprocessing, precision=precision, mask_kind=mask_kind)
     if epoch_len is not None: over['epoch_len'] = epoch_len or None
     if not channels_last: over['channels_last'] = False
@@ -547,7 +596,8 @@ def dolos_train(method:Param(choices=sorted(detector_methods()), required=True)=
     res = train(cfg, out, root=root, num_workers=workers, quiet=quiet, compile=compile)
     if rank_distrib() == 0:
         print(json.dumps({'out': str(res.out), 'epochs_done': res.epochs_done, 'best_epoch': res.best_epoch,
-                          'best_valid_loss': res.best_loss, 'best': str(res.best_path)}))
+                          'best_valid_loss': res.best_loss, 'best_valid_score': res.best_score, 'stopped': res.stopped,
+                          'best': str(res.best_path)}))
 
 # %% ../nbs/03g_train.ipynb #d7c16a6f
 def end_distributed():

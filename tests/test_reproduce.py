@@ -1,7 +1,7 @@
 """The study end to end on the toy profile: `dolos_reproduce` and the experiment notebooks.
 
 These tests share the project's model cache (`models/toy`) and data (`data/`) with `nbdev_test`,
-which runs the notebooks 04-08 first in `make test`; run alone, the first test trains what is missing.
+which runs the notebooks 04-09 first in `make test` (`make study`); run alone, the first test trains what is missing.
 """
 import json, shutil, subprocess, sys
 from pathlib import Path
@@ -11,10 +11,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TABLES = ['04_main_experiments/table2.csv', '05_cross_dataset/table3.csv', '06_cross_generator/fig6.csv', '07_unseen_datasets/table4.csv',
-          '08_robustness/robustness.csv']
-FIGURES = ['04_main_experiments/fig3', '05_cross_dataset/fig4', '05_cross_dataset/fig5', '06_cross_generator/fig6', '06_cross_generator/fig7',
-           '08_robustness/robustness']
+TABLES = ['04_main_experiments/table2.csv', '04_main_experiments/floors.csv', '05_cross_dataset/table3.csv', '05_cross_dataset/fig5.csv',
+          '06_cross_generator/fig6.csv', '06_cross_generator/floors.csv', '07_unseen_datasets/table4.csv', '08_robustness/robustness.csv',
+          'findings.csv']
+FIGURES = ['04_main_experiments/fig3', '04_main_experiments/learning_curves', '05_cross_dataset/fig4', '05_cross_dataset/fig5',
+           '06_cross_generator/fig6', '06_cross_generator/fig7', '08_robustness/robustness']
+SHOWN = {'figures/04_main_experiments/table2.md', 'figures/04_main_experiments/floors.md', 'figures/05_cross_dataset/table3.md',
+         'figures/06_cross_generator/floors.md', 'figures/07_unseen_datasets/table4.md', 'figures/08_robustness/robustness.md',
+         'figures/findings.md'} | {f'figures/{f}.png' for f in FIGURES}
 
 
 def reproduce(*args):
@@ -42,16 +46,19 @@ def test_reproduce_twice_same_tables_nothing_trained():
 
 
 def test_patches_setup_c_localises_toy_fakes(tmp_path):
-    """The toy study's headline: Patches trained with masks localises the toy RePaint-P2 test fakes.
+    """Patches trained with masks localises the toy RePaint-P2 test fakes, and 04's floors table holds this very number.
 
-    The bar is what the toy budget reaches (IoU 42.4 % measured), not the 60 % the study's issue asked
-    for: with 16x16 maps a perfect patch classifier scores 54.5 % under the paper's protocol on these
-    fakes (see notebooks 03fb_profiles and 04)."""
+    Whether it meets its learning floor (dolos.floors) is asserted by notebook 04 itself; here the model is only
+    required to have learned to rank the inpainted pixels (pixel AUC) and to mark some of them at tau = 0.5."""
+    import pandas as pd
     from dolos.study import Study
     s = Study('04_main_experiments', 'toy', out=tmp_path, log=None)
     res, per_image = s.evaluate(s.train(s.config('patches', 'C')), 'celebahq-repaint-p2')
     assert res['n_images'] == 48 and len(per_image) == 48
-    assert res['iou'] >= 35 and res['pixel_auc'] >= 90, (res['iou'], res['pixel_auc'])
+    assert res['iou'] >= 20 and res['pixel_auc'] >= 90, (res['iou'], res['pixel_auc'])
+    floors = pd.read_csv(ROOT/'figures'/'04_main_experiments'/'floors.csv')
+    row = floors[(floors.row == 'C patches') & (floors.metric == 'iou')]
+    assert abs(float(row.value.iloc[0]) - res['iou']) < 0.01, (row, res['iou'])
 
 
 def test_bare_papermill_and_unknown_values(tmp_path):
@@ -74,8 +81,8 @@ def test_paper_profiles_hold_the_papers_settings():
     from dolos.profiles import HPARAMS, study_hparams
     for f in sorted((ROOT/'nbs'/'params').glob('*.yaml')):
         p = yaml.safe_load(f.read_text())
-        assert p['profile'] == 'paper' and p['hparams'], f
-        for key, hp in p['hparams'].items():
+        assert p['profile'] == 'paper' and (p.get('hparams') or f.stem == '09_findings'), f   # 09 trains nothing
+        for key, hp in (p.get('hparams') or {}).items():
             method, sup = key.split('/')
             row = HPARAMS[('paper', method, sup)]
             assert hp['size'] == row['size'] and hp['bs'] == row['bs'] and hp['lr'] == row['lr'] and hp['epoch_len'] == 500, (f, key)
@@ -84,11 +91,12 @@ def test_paper_profiles_hold_the_papers_settings():
 
 
 def test_result_cells_show_the_committed_figures():
-    "The tables and figures on the pages of 04-08 are the committed files of figures/, filled in by tools/readme.py."
+    "The tables and figures on the pages of 04-09 are the committed files of figures/, filled in by tools/readme.py."
     sys.path.insert(0, str(ROOT/'tools'))
     import readme
     nbs = readme.result_notebooks()
-    assert [p.stem for p in nbs] == ['04_main_experiments', '05_cross_dataset', '06_cross_generator', '07_unseen_datasets', '08_robustness']
+    assert [p.stem for p in nbs] == ['04_main_experiments', '05_cross_dataset', '06_cross_generator', '07_unseen_datasets', '08_robustness',
+                                     '09_findings']
     for p in nbs: assert readme.fill_results(p) is None, f'{p.name}: result cells differ from figures/: run python tools/readme.py'
     shown = {m.group(1) for p in nbs for m in readme.MARKER.finditer(p.read_text())}
-    assert {f'figures/{t[:-4]}.md' for t in TABLES if not t.startswith('06')} | {f'figures/{f}.png' for f in FIGURES} == shown, shown
+    assert SHOWN == shown, shown ^ SHOWN

@@ -19,7 +19,7 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb'):
     for c in cells:
         src = ''.join(c['source']).strip()
         if not src: continue
-        if c['cell_type'] == 'markdown': out.append(src)
+        if c['cell_type'] == 'markdown': out.append(src.replace('](../', ']('))   # result cells link from nbs/; the README sits one level up
         elif c['cell_type'] == 'code':
             lines = src.splitlines()
             if any(l.strip() in ('#| hide', '#|hide') for l in lines): continue
