@@ -18,7 +18,7 @@ FIGURES = ['04_main_experiments/fig3', '04_main_experiments/learning_curves', '0
            '06_cross_generator/fig6', '06_cross_generator/fig7', '08_robustness/robustness']
 SHOWN = {'figures/04_main_experiments/table2.md', 'figures/04_main_experiments/floors.md', 'figures/05_cross_dataset/table3.md',
          'figures/06_cross_generator/floors.md', 'figures/07_unseen_datasets/table4.md', 'figures/08_robustness/robustness.md',
-         'figures/findings.md'} | {f'figures/{f}.png' for f in FIGURES}
+         'figures/findings.md', 'figures/reproduce.md'} | {f'figures/{f}.png' for f in FIGURES}
 
 
 def reproduce(*args):
@@ -96,7 +96,7 @@ def test_result_cells_show_the_committed_figures():
     import readme
     nbs = readme.result_notebooks()
     assert [p.stem for p in nbs] == ['04_main_experiments', '05_cross_dataset', '06_cross_generator', '07_unseen_datasets', '08_robustness',
-                                     '09_findings']
+                                     '09_findings', 'index']
     for p in nbs: assert readme.fill_results(p) is None, f'{p.name}: result cells differ from figures/: run python tools/readme.py'
     shown = {m.group(1) for p in nbs for m in readme.MARKER.finditer(p.read_text())}
     assert SHOWN == shown, shown ^ SHOWN

@@ -60,6 +60,6 @@ if __name__ == '__main__':
             sys.exit('README.md differs from nbs/index.ipynb: run `python tools/readme.py`')
         if stale: sys.exit(f'result cells of {", ".join(map(str, stale))} differ from figures/: run `python tools/readme.py`')
     else:
-        readme.write_text(text)
         for p, t in filled.items():
             if t is not None: p.write_text(t, encoding='utf-8')
+        readme.write_text(render())   # after the result cells: the README shows index's filled ones
