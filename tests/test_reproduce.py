@@ -97,6 +97,7 @@ def test_result_cells_show_the_committed_figures():
     nbs = readme.result_notebooks()
     assert [p.stem for p in nbs] == ['04_main_experiments', '05_cross_dataset', '06_cross_generator', '07_unseen_datasets', '08_robustness',
                                      '09_findings', 'index']
-    for p in nbs: assert readme.fill_results(p) is None, f'{p.name}: result cells differ from figures/: run python tools/readme.py'
+    for p in nbs:   # (a from-scratch run, as CI's, records its own machine's cost in figures/reproduce.md)
+        assert readme.fill_results(p, skip={'figures/reproduce.md'}) is None, f'{p.name}: result cells differ from figures/: run python tools/readme.py'
     shown = {m.group(1) for p in nbs for m in readme.MARKER.finditer(p.read_text())}
     assert SHOWN == shown, shown ^ SHOWN

@@ -36,13 +36,13 @@ def result_text(rel:str, nb_dir:Path=ROOT/'nbs')->str:
     if path.suffix in ('.png', '.svg', '.jpg'): return head + f'![{path.stem}]({link})'
     sys.exit(f'{rel}: a result cell shows .md tables or .png/.svg/.jpg images')
 
-def fill_results(nb_path:Path)->str|None:
-    "The notebook's text with its result cells filled in from figures/, or None when they already are."
+def fill_results(nb_path:Path, skip=())->str|None:
+    "The notebook's text with its result cells filled in from figures/ (but those showing a file in `skip`), or None when they already are."
     text = Path(nb_path).read_text(encoding='utf-8')
     nb, changed = json.loads(text), False
     for c in nb['cells']:
         m = MARKER.match(''.join(c['source'])) if c['cell_type'] == 'markdown' else None
-        if not m: continue
+        if not m or m.group(1) in skip: continue
         new = result_text(m.group(1), Path(nb_path).parent)
         if ''.join(c['source']) != new: c['source'], changed = new.splitlines(keepends=True), True
     # the layout nbdev_clean writes (execnb's nb2str), so a filled notebook stays clean
