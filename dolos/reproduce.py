@@ -87,14 +87,15 @@ class IPCKernelManager(AsyncKernelManager):
 TIMING = 'reproduce.md'   # under figures/: what the last from-scratch toy run cost
 
 # %% ../nbs/03j_reproduce.ipynb #4ed7b3c4
-def write_timing(rep:ReproduceReport, # a run that trained every model (nothing reused)
+def write_timing(rep:ReproduceReport, # a run that trained every model (none was cached before it)
                  data_seconds:float,  # making the toy data
                  total_seconds:float, # the whole run
                  path:str|Path,
+                 rss_gb:float|None=None, # peak memory; None: the max RSS of this process and its children
                 ):
-    "Write a from-scratch run's cost as a Markdown table: toy data, each notebook, total, peak memory (max RSS of this process and its children)."
+    "Write a from-scratch run's cost as a Markdown table: toy data, each notebook, total, peak memory."
     import platform, resource
-    rss = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 2 ** 20   # kB on Linux
+    rss = rss_gb if rss_gb is not None else max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 2 ** 20   # kB on Linux
     rows = [('toy data', _fmt_secs(data_seconds), '')] + [(n, _fmt_secs(v['seconds']), sum(e['event'] == 'trained' for e in v['events']))
                                                           for n, v in rep.notebooks.items()]
     lines = [f'Measured {time.strftime("%Y-%m-%d")} on {os.cpu_count()} CPU cores ({platform.machine()}), from empty data and model folders:', '',
@@ -134,6 +135,7 @@ def reproduce(profile:str='toy',            # 'toy' or 'paper'
         if cache.is_dir():
             aside = cache.with_name(f'{profile}.before-{time.strftime("%Y%m%d-%H%M%S")}')
             cache.rename(aside); log(f'--retrain: moved the model cache {cache} to {aside}')
+    fresh = not any((proj/'models'/profile).glob('*/state.safetensors'))   # no model before this run: it trains them all
     record = runs/'record.jsonl'
     record.unlink(missing_ok=True)
     old_env = os.environ.get('DOLOS_STUDY_RECORD')
@@ -158,7 +160,7 @@ def reproduce(profile:str='toy',            # 'toy' or 'paper'
         else: os.environ['DOLOS_STUDY_RECORD'] = old_env
     log(f'dolos_reproduce ({profile} profile): {len(names)} notebook(s) in {_fmt_secs(time.time() - t_all)}; '
         f'trained {rep.count("trained")} model(s), reused {rep.count("reused")}; executed notebooks in {runs}')
-    if profile == 'toy' and names == list(EXPERIMENTS) and rep.count('trained') and not rep.count('reused'):
+    if profile == 'toy' and names == list(EXPERIMENTS) and fresh and rep.count('trained'):
         write_timing(rep, data_secs, time.time() - t_all, proj/'figures'/TIMING)
     folders = {}
     for p in rep.written: folders.setdefault(str(Path(p).parent), []).append(Path(p).name)
