@@ -67,11 +67,13 @@ OPEN_FLOORS = {  # (row, metric) -> why the toy budget does not reach this firm 
 # %% ../nbs/03n_floors.ipynb #0781fea4
 def floor_status(report:pd.DataFrame,   # from `floor_report`
                  excused:dict|None=None, # {row: reason} of firm floors the notebook shows cannot be met in the toy world
+                 open_floors:dict|None=None, # the open floors; `OPEN_FLOORS` if None
                 )->pd.DataFrame:
     "The report with a `status` per floor: met, not met, open (with the reason it is excused) or, for a target, target not met."
     excused, status = excused or {}, []
+    open_floors = OPEN_FLOORS if open_floors is None else open_floors
     for r in report.itertuples():
-        why = excused.get(r.row) or OPEN_FLOORS.get((r.row, r.metric))
+        why = excused.get(r.row) or open_floors.get((r.row, r.metric))
         status.append('met' if r.met else 'target, not met' if r.kind != 'firm' else f'open: {why}' if why else 'not met')
     return report.assign(status=status)
 
