@@ -12,6 +12,7 @@ import pandas as pd
 
 from .core import DataError, atomic_write, project_root
 from .published import paper_results
+from .floors import DIAGONAL_FLOOR
 
 # %% auto #0
 __all__ = ['RESULT_TABLES', 'RESULT_METRICS', 'METHODS3', 'GENERATOR_SETS', 'LEARNED_IOU', 'PRETRAINED', 'TRAINED_C',
@@ -69,8 +70,7 @@ class Numbers:
     def __init__(self, df:pd.DataFrame): self.df = df
     def get(self, table:str, metric:str, **keys)->float:
         "The one number of `table` and `metric` whose columns equal `keys`; NaN if there is none."
-        d = self.df[(self.df.table == table) & (self.df.metric == metric)]
-        for k, v in keys.items(): d = d[d[k] == str(v)]
+        d = self.rows(table, metric, **keys)
         if len(d) > 1: raise DataError(f'{table} {metric} {keys}: {len(d)} numbers match, a rule must name one')
         return float(d.value.iloc[0]) if len(d) else float('nan')
     def rows(self, table:str, metric:str, **keys)->pd.DataFrame:
@@ -97,7 +97,7 @@ def _known(*vals): return not np.isnan(np.asarray(vals, float)).any()
 def _cell(n, train, test): return n.get('fig6', 'iou', train=GENERATOR_SETS.get(train, train), test=GENERATOR_SETS[test])
 
 # %% ../nbs/03m_findings.ipynb #8dd7100b
-LEARNED_IOU = 35   # a Figure-6 model has learned its own generator when its diagonal cell reaches this (the learning floor)
+LEARNED_IOU = DIAGONAL_FLOOR   # a Figure-6 model has learned its own generator when its diagonal cell reaches its learning floor
 
 def _not_learned(n, gens):
     "A Check saying why a transfer finding is not checkable, or None when every generator in `gens` was learned in-domain."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02k_toydata.ipynb #2f97fbb7
 from __future__ import annotations
-import hashlib, json, time
+import json, time
 from pathlib import Path
 
 from .core import DataError, WEIGHTS_DIR, atomic_write, data_root, list_images
@@ -23,10 +23,10 @@ def toy_data_stamp()->dict:
     from dolos.toyworld import toyworld_manifest
     from dolos.toyfakes import TOY_FAKE_SETS
     from dolos.toyscenes import SCENES_COUNT, SCENES_SIZE
-    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()
+    from dolos.train import file_sha256
     return {'toyworld': toyworld_manifest(), 'fake_sets': json.loads(json.dumps(TOY_FAKE_SETS)),
             'scenes': {'count': SCENES_COUNT, 'size': SCENES_SIZE},
-            'weights': {p.name: sha(p) for p in sorted(WEIGHTS_DIR.glob('toy_*.safetensors'))}}
+            'weights': {p.name: file_sha256(p) for p in sorted(WEIGHTS_DIR.glob('toy_*.safetensors'))}}
 
 # %% ../nbs/02k_toydata.ipynb #f3ef32cc
 def _check_stamp(root:Path):
