@@ -731,9 +731,11 @@ class DolosDataLoader(DataLoader):
         return super().new(dataset, cls, **{'epoch_len': self.epoch_len, 'seed': self.seed, **kwargs})
 
 # %% ../nbs/01_data.ipynb #7f3c33f5
-def default_num_workers()->int:
-    "Loader processes by default: the number of cores, at most 8 (2 on a 2-core machine)."
-    return min(8, os.cpu_count() or 1)
+def default_num_workers(device=None, # where the model trains; None: `dolos.core.default_device()`
+                       )->int:
+    "Loader processes by default: none when the model trains on a CPU (its step already uses every core), else one per core, at most 8."
+    from dolos.core import default_device
+    return 0 if default_device(device).type == 'cpu' else min(8, os.cpu_count() or 1)
 
 # %% ../nbs/01_data.ipynb #33fb7611
 def make_dataloaders(train_items:list[Item],       # training items
@@ -745,7 +747,7 @@ def make_dataloaders(train_items:list[Item],       # training items
                      flip:bool|None=None,          # override the preset's training flip
                      epoch_len:int|None=None,      # iterations per epoch (the paper: 500); None: one pass
                      seed:int=0,                   # seed of shuffling and flips
-                     num_workers:int|None=None,    # loader processes; None: `default_num_workers()`
+                     num_workers:int|None=None,    # loader processes; None: `default_num_workers(device)`
                      valid_bs:int|None=None,       # validation batch size (default: `bs`)
                      target:tuple|None=None,       # (h, w, resample) of full-supervision targets (a detector's `mask_target(size)`); None: masks at the input size
                      device=None,                  # where batches go; None: `dolos.core.default_device()`
@@ -757,10 +759,10 @@ def make_dataloaders(train_items:list[Item],       # training items
     pre = PREPROCESSING[preprocessing]
     resample = resample or pre['resample']; flip = pre['flip'] if flip is None else flip
     if not train_items: raise DataError('make_dataloaders: no training items')
-    nw = default_num_workers() if num_workers is None else num_workers
+    device = default_device(device)
+    nw = default_num_workers(device) if num_workers is None else num_workers
     tds = ImageMaskDataset(train_items, size, resample, flip, seed, dtype='uint8', cache=cache, target=target)
     vds = ImageMaskDataset(valid_items, size, resample, False, seed, dtype='uint8', cache=cache, target=target)
-    device = default_device(device)
     if epoch_len is None and len(tds) < bs: raise DataError(f'make_dataloaders: {len(tds)} training items, fewer than one batch of {bs}')
     pin = device.type == 'cuda'
     train = DolosDataLoader(tds, bs=bs, shuffle=True, drop_last=True, epoch_len=epoch_len, seed=seed, num_workers=nw, pin_memory=pin)

@@ -54,13 +54,13 @@ def floor_report(df:pd.DataFrame, # a result table (Table 2, or Figure 6's long 
 
 # %% ../nbs/03n_floors.ipynb #e11bf88d
 OPEN_FLOORS = {  # (row, metric) -> why the toy budget does not reach this firm floor yet (issue 11 stays open while this is not empty)
-    ('B patches', 'ap'): 'budget: with image labels and mostly small inpaintings, Patches is still near chance after '
-                         "the toy budget's 120 iterations (the paper trains 50,000)",
+    ('B patches', 'ap'): 'budget: with image labels and mostly small inpaintings, Patches stays near chance in the toy '
+                         'budget of a few hundred iterations (the paper trains 50,000)',
     **{('A patches', m): "setup A learns the toy P2 full fakes' global look (see its validation AP), which does not mark "
                          'a RePaint-P2 inpainted region' for m in ('ap', 'pixel_auc')},
-    ('C patches', 'iou'): "budget: the toy budget's 160 iterations at 128²; the protocol's ceiling at its 16×16 map is "
-                          'printed beside it',
-    **{(d, 'iou'): "budget: 100 iterations at 96² per cross-generator model (the paper trains 25,000 at 299²)"
+    ('C patches', 'iou'): "budget: the toy budget's iterations at 128²; "
+                          "the protocol's ceiling at its 16×16 map is printed beside it",
+    **{(d, 'iou'): "budget: a cross-generator model's toy budget at 96² (the paper trains 25,000 iterations at 299²)"
        for d in ('celebahq-repaint-p2-9k', 'celebahq-ldm', 'celebahq-lama', 'celebahq-pluralistic')},
 }
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json, shutil, time
 from pathlib import Path
 
-from .core import DataError, atomic_write, data_root, list_images
+from .core import DataError, atomic_write, check_number, data_root, list_images
+from .checks import check_choice
 from .fakesets import run_generation
 from .layout import annotation_path, fake_image_dir, fake_mask_dir, fake_set_dir
 from .toyworld import MANIFEST as TOYWORLD_MANIFEST
@@ -61,7 +62,9 @@ def build_toy_fakes(root:str|Path|None=None, # toy world root (`dolos_toyworld`)
                     subset:dict|None=None,   # images per split of the aligned subset; `TOY_SUBSET` if None
                     batch_size:int=32,       # images per generator call (fixes the batch composition)
                     device=None,             # where the generators run
-                    log=print,               # progress messages (None: silent)
+                    log=print,               # progress messages (None: silent; with `processes > 1`, each process prints)
+                    sources:tuple|None=None, # toy sources to make ('celebahq', 'ffhq'); all if None
+                    processes:int=1,         # sources made side by side, one process each (the same bytes: each generator runs on one thread)
                    )->dict:
     "Make (or finish) every toy-world fake set of `TOY_FAKE_SETS`; returns `{'<source>/<folder>': seconds}`."
     root = data_root(root)
@@ -69,9 +72,20 @@ def build_toy_fakes(root:str|Path|None=None, # toy world root (`dolos_toyworld`)
     valid = sorted({f for _, f, *_ in TOY_FAKE_SETS})
     bad = [f for f in (only or []) if f not in valid]
     if bad: raise DataError(f'unknown toy fake set(s) {bad}; valid: {valid}')
+    all_sources = list(dict.fromkeys(s for s, *_ in TOY_FAKE_SETS))
+    for s in sources or (): check_choice('toy source', s, all_sources)
+    todo = [s for s in all_sources if not sources or s in sources]
+    check_number('processes', processes, 1, integer=True, optional=False)
+    if processes > 1 and len(todo) > 1:   # a source's sets depend on each other (subsets, shared masks), never on another source's
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from dolos import toyfakes   # the library's function, picklable by name (also when this cell runs in a notebook)
+        with ProcessPoolExecutor(min(processes, len(todo)), mp_context=mp.get_context('spawn')) as pool:
+            jobs = [pool.submit(toyfakes.build_toy_fakes, root, only, counts, subset, batch_size, device, log and print, (s,)) for s in todo]
+            return {k: v for j in jobs for k, v in j.result().items()}
     times = {}
     for source, folder, gen, kwargs, n, masks_from, seed in TOY_FAKE_SETS:
-        if only and folder not in only: continue
+        if (only and folder not in only) or source not in todo: continue
         n = (subset or TOY_SUBSET) if n is TOY_SUBSET else (counts or TOY_COUNTS)
         t0 = time.time(); out = fake_set_dir(root, source, folder)
         if gen.startswith('subset-of:'): copy_subset(fake_set_dir(root, source, gen.split(':', 1)[1]), out, n)

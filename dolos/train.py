@@ -106,7 +106,7 @@ def make_config(method:str='patches',     # detector method
                 train_datasets=None,      # explicit training datasets (names/paths); overrides the setup's
                 valid_datasets=None,      # explicit validation datasets; default: the training datasets
                 supervision:str|None=None, # 'weak'/'full'; default: the setup's (required without a setup)
-                **overrides,              # any other `TrainConfig` field (size, bs, lr, epochs, seed, ...); `detector_kw` is merged into the profile's
+                **overrides,              # any other `TrainConfig` field (size, bs, lr, epochs, seed, ...), None included; `detector_kw` is merged into the profile's
                )->TrainConfig:
     "A `TrainConfig` for a method and a setup (or custom datasets) from a profile, with overrides."
     methods = detector_methods()
@@ -124,8 +124,8 @@ def make_config(method:str='patches',     # detector method
     known = {f.name for f in fields(TrainConfig)}
     bad = sorted(k for k in overrides if k not in known)
     if bad: raise DataError(f'unknown option(s) {", ".join(bad)}; valid: {", ".join(sorted(known))}')
-    if overrides.get('detector_kw') is not None: overrides = {**overrides, 'detector_kw': {**cfg.detector_kw, **overrides['detector_kw']}}
-    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    if 'detector_kw' in overrides: overrides = {**overrides, 'detector_kw': {**cfg.detector_kw, **(overrides['detector_kw'] or {})}}
+    cfg = replace(cfg, **overrides)   # None is a value here (max_valid=None: all items); callers drop what they were not given
     check_config(cfg)
     return cfg
 
@@ -585,12 +585,12 @@ def dolos_train(method:Param(choices=sorted(detector_methods()), required=True)=
     if setup is None and not train_datasets: raise DataError('give --setup (A, B, C) or --train-datasets')
     over = dict(size=size, bs=bs, lr=lr, epochs=epochs, seed=seed, max_valid=max_valid, select=select, patience=patience,
                 preprocessing=preprocessing, precision=precision, mask_kind=mask_kind)
+    over = {k: v for k, v in over.items() if v is not None}   # an option not given keeps the profile's value
     if epoch_len is not None: over['epoch_len'] = epoch_len or None
     if not channels_last: over['channels_last'] = False
     if detector_opt: over['detector_kw'] = dict(detector_opt)
     if init_weights: over['init_weights'] = init_weights
     cfg = make_config(method, setup, profile, source, train_datasets, valid_datasets, supervision, **over)
-    if epoch_len == 0: cfg.epoch_len = None
     check_number('--workers', workers, 0, 64, integer=True)
     check_writable_dir(out)
     res = train(cfg, out, root=root, num_workers=workers, quiet=quiet, compile=compile)
