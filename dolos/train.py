@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastai.learner import Learner, Metric, AvgSmoothLoss
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.optimizer import OptimWrapper
@@ -373,12 +373,12 @@ def claim_run_folder(out, cfg:TrainConfig, main:bool=True)->Path:
 
 # %% ../nbs/03g_train.ipynb #f66c0680
 def write_history(path, history:list[dict]):
-    "The per-epoch log as CSV (epoch, train_loss, valid_loss, valid_score, seconds), atomically."
+    "The per-epoch log as CSV (epoch, train_loss, valid_loss, valid_score, seconds; a measure the run did not take is empty), atomically."
+    num = lambda v: '' if v is None else f'{v:.6g}'
     with atomic_write(path, 'w') as f:
         f.write('epoch,train_loss,valid_loss,valid_score,seconds\n')
         for h in history:
-            vs = h.get('valid_score')
-            f.write(f"{h['epoch']},{h['train_loss']:.6g},{h['valid_loss']:.6g},{'' if vs is None else f'{vs:.6g}'},{h['seconds']}\n")
+            f.write(f"{h['epoch']},{h['train_loss']:.6g},{num(h.get('valid_loss'))},{num(h.get('valid_score'))},{h['seconds']}\n")
 
 # %% ../nbs/03g_train.ipynb #4defd17f
 SELECT_SCORES = {'full': 'iou', 'weak': 'ap'}   # the validation score of select='score', per supervision (percent)
@@ -404,7 +404,7 @@ def validation_score(det:torch.nn.Module, # the detector (left in eval mode)
 
 # %% ../nbs/03g_train.ipynb #7258753d
 class Checkpointer(Callback):
-    "After each epoch: the validation score (`select='score'`), history, `last.safetensors`, `best.safetensors` (the selected epoch), the resume state; then the stopping rule."
+    "After each epoch: the validation loss (`select='loss'`) or score (`'score'`), history, `last.safetensors`, `best.safetensors` (the selected epoch), the resume state; then the stopping rule."
     order = 60   # after the Recorder (50), which has the epoch's validation loss
     def __init__(self, out, det, loop:TrainLoop, info:dict, main:bool, device, meta:dict|None=None, valid_items:list|None=None):
         self.out, self.det, self.loop, self.info, self.main, self.device = Path(out), det, loop, info, main, device
@@ -412,10 +412,12 @@ class Checkpointer(Callback):
     def before_epoch(self):
         self.t0 = time.time()
         if hasattr(self.learn, 'recorder'): self.learn.recorder.log[0] = self.loop.true_epoch  # print the true epoch
+    def before_validate(self):   # a run selecting by score does not need fastai's validation-loss pass: one pass, the protocol's
+        if self.loop.cfg.select == 'score': raise CancelValidException()
     def after_epoch(self):
         cfg, e, info = self.loop.cfg, self.loop.true_epoch, self.info
         tl = self.loop.train_loss(self.device)
-        vl = float(self.learn.recorder.final_record[1])
+        vl = float(self.learn.recorder.final_record[1]) if cfg.select == 'loss' else None
         vs = validation_score(self.det, cfg, self.valid_items, self.device) if cfg.select == 'score' else None
         info['history'].append({'epoch': e, 'train_loss': tl, 'valid_loss': vl, 'valid_score': vs, 'seconds': round(time.time() - self.t0, 3)})
         improved = vl < info['best_loss'] if cfg.select == 'loss' else info.get('best_score') is None or vs > info['best_score']
@@ -442,7 +444,7 @@ class TrainResult:
     out:Path                 # the run folder
     epochs_done:int          # epochs finished (over all runs into this folder)
     best_epoch:int|None      # the selected epoch (0-based): lowest validation loss, or best score (`select`)
-    best_loss:float          # its validation loss
+    best_loss:float|None     # its validation loss (None: a run selecting by score does not measure it)
     history:list             # per epoch: epoch, train_loss, valid_loss, valid_score, seconds
     detector:Detector        # the detector after the last epoch
     best_score:float|None = None # its validation score (`select='score'`), percent
