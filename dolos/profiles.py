@@ -11,7 +11,7 @@ from .checks import check_choice
 from .detectors.core import detector_methods
 
 # %% auto #0
-__all__ = ['PROFILES', 'HPARAMS', 'EPOCH_EXCEPTIONS', 'STUDY_HPARAMS', 'profile_hparams', 'study_hparams']
+__all__ = ['PROFILES', 'HPARAMS', 'EPOCH_EXCEPTIONS', 'STUDY_HPARAMS', 'TOY_THREADS', 'profile_hparams', 'study_hparams']
 
 # %% ../nbs/03fb_profiles.ipynb #3ce29e8a
 PROFILES = ('paper', 'toy')
@@ -69,6 +69,9 @@ STUDY_HPARAMS = {  # (profile, method, supervision) -> the experiment notebooks'
     ('toy', 'attention', 'full'): dict(size=64,  bs=16, lr=3e-4, epochs=3, epoch_len=10, max_valid=None, select='score', patience=None),
     ('toy', 'pscc',      'full'): dict(size=64,  bs=16, lr=1e-3, epochs=2, epoch_len=20, max_valid=None, select='score', patience=None),
 }
+
+# %% ../nbs/03fb_profiles.ipynb #8589c6e4
+TOY_THREADS = 2   # torch intra-op threads of the toy study on a CPU (its numbers depend on them; see above)
 
 # %% ../nbs/03fb_profiles.ipynb #a520ad4c
 _HP_FIELDS = ('size', 'bs', 'lr', 'epochs', 'epoch_len', 'max_valid', 'preprocessing', 'precision', 'seed', 'select', 'patience')

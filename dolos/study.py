@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from fastcore.basics import patch
 
 from .core import DataError, data_root, figures_dir, project_root, atomic_write
 from .data import get_items, resolve_dataset
 from .checks import check_choice, check_datasets, check_methods
-from .profiles import PROFILES, study_hparams
+from .profiles import PROFILES, TOY_THREADS, study_hparams
 from .locks import file_lock
 from .toydata import TOY_DATA_STAMP, ensure_toy_data
 from .train import TrainConfig, make_config, setup_datasets, epochs_done, run_complete, train as train_detector
@@ -54,7 +55,9 @@ class Study:
         self.out = Path(out) if out else figures_dir(name)
         self.out.mkdir(parents=True, exist_ok=True)
         self.events, self._dets, self._preds, self._retrained = [], {}, {}, set()
-        if profile == 'toy': ensure_toy_data(self.root, log); self._check_cache()
+        if profile == 'toy':
+            torch.set_num_threads(TOY_THREADS)   # its numbers depend on the thread count (`dolos.profiles.TOY_THREADS`)
+            ensure_toy_data(self.root, log); self._check_cache()
         elif not self.root.is_dir():
             raise DataError(f'data root {self.root} does not exist: the paper profile needs the DOLOS data there '
                             '(set root, or $DOLOS_DATA; `dolos_data verify --root DIR` checks it)')
