@@ -22,7 +22,7 @@ with warnings.catch_warnings():  # fastai's import trips torch's deprecation of 
     from fastai.callback.core import Callback
 
 from .cli import run_command
-from .core import (DataError, data_root, item_seed, rng_for, list_images, open_image, to_tensor, describe_path, require_file,
+from .core import (DataError, data_root, default_device, item_seed, rng_for, list_images, open_image, to_tensor, describe_path, require_file,
                         name_text, read_mask, save_image, save_mask, check_number, IMAGE_EXTENSIONS, MASK_KINDS, STRICT_MASK_KINDS,
                         LOSSY_FORMATS)
 from .layout import SPLITS, real_root, real_dir, fake_set_dir, fake_image_dir, fake_mask_dir
@@ -734,7 +734,6 @@ class DolosDataLoader(DataLoader):
 def default_num_workers(device=None, # where the model trains; None: `dolos.core.default_device()`
                        )->int:
     "Loader processes by default: none when the model trains on a CPU (its step already uses every core), else one per core, at most 8."
-    from dolos.core import default_device
     return 0 if default_device(device).type == 'cpu' else min(8, os.cpu_count() or 1)
 
 # %% ../nbs/01_data.ipynb #33fb7611
@@ -754,7 +753,6 @@ def make_dataloaders(train_items:list[Item],       # training items
                      cache:str|Path|None=None,     # folder for `ResizedCache`s (decode and resize each file once)
                     )->DataLoaders:
     "fastai `DataLoaders` over `ImageMaskDataset`s: batches are `xb = (x,)`, `yb = (mask, label)`."
-    from dolos.core import default_device
     if preprocessing not in PREPROCESSING: raise DataError(f'unknown preprocessing {preprocessing!r}; valid: {", ".join(PREPROCESSING)}')
     pre = PREPROCESSING[preprocessing]
     resample = resample or pre['resample']; flip = pre['flip'] if flip is None else flip

@@ -118,9 +118,10 @@ def train(self:Study, cfg:TrainConfig)->Path:
         self._say(f'{run.name}: training {cfg.method} ({cfg.supervision}) on {", ".join(cfg.train_datasets)}, '
                   f'{cfg.epochs - done} epoch(s) of {cfg.epoch_len or "all"} iterations at {cfg.size}² ...')
         res = train_detector(cfg, run, root=self.root, quiet=True)
-        secs, best = round(time.time() - t0, 1), (res.best_epoch, *(('valid score', res.best_score) if cfg.select == 'score' else ('valid loss', res.best_loss)))
+        secs = round(time.time() - t0, 1)
+        best = f'best epoch {res.best_epoch}, ' + (f'valid score {res.best_score:.4f}' if cfg.select == 'score' else f'valid loss {res.best_loss:.4f}')
         del res; gc.collect()   # the learner, its loaders and the model: before the next run allocates its own
-        self._say(f'{run.name}: trained in {secs} s (best epoch {best[0]}, {best[1]} {best[2]:.4f})')
+        self._say(f'{run.name}: trained in {secs} s ({best})')
         self._event(event='trained', run=run.name, seconds=secs)
     return run/'best.safetensors'
 
