@@ -18,6 +18,7 @@ from .cli import run_command
 from .checks import check_choice
 from .profiles import PROFILES
 from .toydata import ensure_toy_data
+from .agreement import MACHINE_FILE, write_fingerprint
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'TIMING', 'resolve_experiments', 'notebook_parameters', 'ReproduceReport', 'IPCKernelManager',
@@ -162,6 +163,7 @@ def reproduce(profile:str='toy',            # 'toy' or 'paper'
         f'trained {rep.count("trained")} model(s), reused {rep.count("reused")}; executed notebooks in {runs}')
     if profile == 'toy' and names == list(EXPERIMENTS) and fresh and rep.count('trained'):
         write_timing(rep, data_secs, time.time() - t_all, proj/'figures'/TIMING)
+        write_fingerprint(proj/'figures'/MACHINE_FILE)
     folders = {}
     for p in rep.written: folders.setdefault(str(Path(p).parent), []).append(Path(p).name)
     for d, files in folders.items(): log(f'  {d}/: {", ".join(files)}')

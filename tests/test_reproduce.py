@@ -3,17 +3,17 @@
 These tests share the project's model cache (`models/toy`) and data (`data/`) with `nbdev_test`,
 which runs the notebooks 04-09 first in `make test` (`make study`); run alone, the first test trains what is missing.
 """
-import json, shutil, subprocess, sys
+import io, json, shutil, subprocess, sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
+from dolos.agreement import RESULT_TABLES as TABLES
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TABLES = ['04_main_experiments/table2.csv', '04_main_experiments/floors.csv', '05_cross_dataset/table3.csv', '05_cross_dataset/fig5.csv',
-          '06_cross_generator/fig6.csv', '06_cross_generator/floors.csv', '07_unseen_datasets/table4.csv', '08_robustness/robustness.csv',
-          'findings.csv']
 FIGURES = ['04_main_experiments/fig3', '04_main_experiments/learning_curves', '05_cross_dataset/fig4', '05_cross_dataset/fig5',
            '06_cross_generator/fig6', '06_cross_generator/fig7', '08_robustness/robustness']
 SHOWN = {'figures/04_main_experiments/table2.md', 'figures/04_main_experiments/floors.md', 'figures/05_cross_dataset/table3.md',
@@ -43,6 +43,25 @@ def test_reproduce_twice_same_tables_nothing_trained():
     for f in FIGURES:
         for ext in ('png', 'pdf'): assert (ROOT/'figures'/f'{f}.{ext}').stat().st_size > 1000, f
     for t in TABLES: assert (ROOT/'figures'/t).with_suffix('.md').is_file()
+
+
+def committed(path:str)->bytes:
+    "A file of figures/ as committed at HEAD."
+    r = subprocess.run(['git', 'show', f'HEAD:figures/{path}'], cwd=ROOT, capture_output=True)
+    assert r.returncode == 0, f'figures/{path} is not committed: {r.stderr.decode()}'
+    return r.stdout
+
+
+def test_tables_agree_with_the_committed_ones():
+    """The result tables in figures/ (in CI: what its from-scratch `make study` just wrote) are the committed ones:
+    byte for byte on a machine with the committed fingerprint, within the measured cross-machine tolerance elsewhere."""
+    from dolos.agreement import ISA_SPREAD, MACHINE_FILE, check_agreement, compare_tables, machine_fingerprint, tolerance
+    if len(tables()) < len(TABLES): reproduce()
+    same = json.loads(committed(MACHINE_FILE)) == machine_fingerprint()
+    tol = tolerance(pd.read_csv(io.BytesIO(committed(ISA_SPREAD))))
+    rep = compare_tables(ROOT/'figures', committed)
+    print(f'same machine: {same}; tolerance elsewhere: {tol} points\n' + rep.to_string(index=False))
+    check_agreement(rep, same, tol)
 
 
 def test_patches_setup_c_localises_toy_fakes(tmp_path):
