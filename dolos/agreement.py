@@ -15,8 +15,8 @@ from .core import DataError, atomic_write
 from .profiles import TOY_THREADS
 
 # %% auto #0
-__all__ = ['RESULT_TABLES', 'MACHINE_FILE', 'ISA_SPREAD', 'machine_fingerprint', 'write_fingerprint', 'table_difference',
-           'compare_tables', 'tolerance', 'check_agreement']
+__all__ = ['RESULT_TABLES', 'MACHINE_FILE', 'DECISION_COLUMNS', 'ISA_SPREAD', 'machine_fingerprint', 'write_fingerprint',
+           'table_difference', 'compare_tables', 'tolerance', 'check_agreement']
 
 # %% ../nbs/03ia_agreement.ipynb #deb39d32
 RESULT_TABLES = ('04_main_experiments/table2.csv', '04_main_experiments/floors.csv', '05_cross_dataset/table3.csv',
@@ -26,18 +26,23 @@ RESULT_TABLES = ('04_main_experiments/table2.csv', '04_main_experiments/floors.c
 # %% ../nbs/03ia_agreement.ipynb #102a0cb6
 MACHINE_FILE = 'machine.json'   # under figures/: where the committed tables were computed
 
-def _cpu_model()->str:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or 'unknown'
+def _cpu_fields()->dict:
+    "The first processor's entries of /proc/cpuinfo (empty where there is none)."
+    try: block = Path('/proc/cpuinfo').read_text().split('\n\n')[0]
+    except OSError: return {}
+    return {k.strip(): v.strip() for k, _, v in (l.partition(':') for l in block.splitlines()) if k.strip()}
+
+def _cpu_id(f:dict)->str:
+    if not f: return platform.processor() or 'unknown'
+    return ' '.join(f'{k} {f.get(k, "?")}' for k in ('vendor_id', 'cpu family', 'model', 'stepping'))
 
 def machine_fingerprint()->dict:
     "What decides the rounding of the toy study's arithmetic on this machine (a JSON-able dict)."
-    return dict(machine=platform.machine(), cpu=_cpu_model(), torch_isa=torch.backends.cpu.get_cpu_capability(),
-                onednn_max_isa=os.environ.get('ONEDNN_MAX_CPU_ISA', 'default'), torch=torch.__version__,
-                numpy=np.__version__, numpy_disabled=os.environ.get('NPY_DISABLE_CPU_FEATURES', ''), threads=TOY_THREADS)
+    f = _cpu_fields()
+    return dict(machine=platform.machine(), cpu=f.get('model name', platform.processor() or 'unknown'), cpu_id=_cpu_id(f),
+                torch_isa=torch.backends.cpu.get_cpu_capability(), onednn_max_isa=os.environ.get('ONEDNN_MAX_CPU_ISA', 'default'),
+                torch=torch.__version__, numpy=np.__version__, numpy_disabled=os.environ.get('NPY_DISABLE_CPU_FEATURES', ''),
+                threads=TOY_THREADS)
 
 # %% ../nbs/03ia_agreement.ipynb #823de1dc
 def write_fingerprint(path:str|Path, # e.g. figures/machine.json
@@ -46,6 +51,8 @@ def write_fingerprint(path:str|Path, # e.g. figures/machine.json
     with atomic_write(path, 'w') as f: f.write(json.dumps(machine_fingerprint(), indent=1, sort_keys=True) + '\n')
 
 # %% ../nbs/03ia_agreement.ipynb #b0c71e7c
+DECISION_COLUMNS = ('verdict', 'met')   # text or boolean columns that state a decision
+
 def _num_cols(a:pd.DataFrame)->list:
     return [c for c in a.columns if pd.api.types.is_numeric_dtype(a[c]) and not pd.api.types.is_bool_dtype(a[c])]
 
@@ -53,8 +60,8 @@ def table_difference(name:str,      # the table's name (for messages), e.g. '04_
                      fresh:bytes,   # the CSV a run wrote
                      committed:bytes, # the committed CSV
                     )->dict:
-    "`{table, identical, max_diff, where, text_cells}` of two versions of a CSV table."
-    out = dict(table=name, identical=fresh == committed, max_diff=0.0, where='', text_cells=0)
+    "`{table, identical, max_diff, where, text_cells, decisions}` of two versions of a CSV table."
+    out = dict(table=name, identical=fresh == committed, max_diff=0.0, where='', text_cells=0, decisions=0)
     if out['identical']: return out
     a, b = (pd.read_csv(io.BytesIO(x)) for x in (fresh, committed))
     if list(a.columns) != list(b.columns) or a.shape != b.shape:
@@ -69,7 +76,9 @@ def table_difference(name:str,      # the table's name (for messages), e.g. '04_
         d = np.where(np.isnan(x), 0., np.abs(x - y))
         if len(d) and d.max() > out['max_diff']: out.update(max_diff=float(d.max()), where=f'{c}, row {int(d.argmax())}')
     text = [c for c in a.columns if c not in num]
-    out['text_cells'] = int((a[text].astype(str) != b[text].astype(str)).to_numpy().sum()) if text else 0
+    differ = a[text].astype(str) != b[text].astype(str)
+    out['text_cells'] = int(differ.to_numpy().sum())
+    out['decisions'] = int(differ[[c for c in text if c in DECISION_COLUMNS]].to_numpy().sum())
     return out
 
 # %% ../nbs/03ia_agreement.ipynb #e42356df
@@ -87,21 +96,26 @@ def compare_tables(fresh_dir:str|Path, # the figures/ folder a run wrote
 ISA_SPREAD = 'isa_spread.csv'   # under figures/: the study's tables, AVX2 run against the committed run
 
 def tolerance(spread:str|Path|pd.DataFrame, # figures/isa_spread.csv (or its rows)
-             )->float:
-    "Cross-machine tolerance in percentage points: twice the largest difference of the measured spread."
+             )->dict:
+    "Cross-machine tolerance per table, in percentage points: twice the largest difference measured in it."
     df = spread if isinstance(spread, pd.DataFrame) else pd.read_csv(spread)
-    if 'max_diff' not in df or not len(df): raise DataError(f'{spread}: no max_diff column with rows (written by tools/isa_spread.py)')
-    return round(2 * float(df.max_diff.max()), 2)
+    if not {'table', 'max_diff'} <= set(df.columns) or not len(df):
+        raise DataError(f'{spread}: no table and max_diff columns with rows (written by tools/isa_spread.py)')
+    return {t: round(2 * float(d), 4) for t, d in zip(df.table, df.max_diff)}
 
 # %% ../nbs/03ia_agreement.ipynb #a8585b9c
 def check_agreement(report:pd.DataFrame, # from `compare_tables`
                     same_machine:bool,   # this machine's fingerprint equals the committed one
-                    tol:float,           # from `tolerance`
+                    tol:dict,            # from `tolerance`: table -> points
                    ):
-    "Raise `AssertionError` naming the tables that break the promise (identical bytes, or within `tol` points)."
-    bad = report[~report.identical] if same_machine else report[report.max_diff > tol]
+    "Raise `AssertionError` naming the tables that break the promise (identical bytes, or within their tolerance)."
+    if not same_machine:
+        uncovered = sorted(set(report.table) - set(tol))
+        if uncovered: raise DataError(f'no measured tolerance for {", ".join(uncovered)}: rerun tools/isa_spread.py')
+    bad = report[~report.identical] if same_machine else report[report.max_diff > report.table.map(tol)]
     if len(bad):
-        rule = 'identical bytes on the machine that made them' if same_machine else f'numbers within {tol} points on another machine'
+        rule = 'identical bytes on the machine that made them' if same_machine else 'numbers within each table\'s measured tolerance on another machine'
         raise AssertionError(f'tables differ from the committed ones ({rule}): ' +
-                             '; '.join(f'{r.table} (largest difference {r.max_diff:.4f} at {r.where}, {r.text_cells} text cell(s))'
+                             '; '.join(f'{r.table} (largest difference {r.max_diff:.4f} at {r.where}'
+                                       + ('' if same_machine else f', tolerance {tol[r.table]}') + f', {r.text_cells} text cell(s))'
                                        for r in bad.itertuples()))

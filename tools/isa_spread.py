@@ -9,7 +9,8 @@ fingerprints, go to figures/isa_spread.csv, from which `dolos.agreement.toleranc
 tolerance that tests/test_reproduce.py applies. The committed tables must be those of a from-scratch run at
 HEAD on this machine's own instruction set (figures/machine.json says so); the clone uses its own code
 (PYTHONPATH), its own data and its own model cache, so nothing here is touched but figures/isa_spread.*.
-About as long as the study itself (20-30 min on two cores).
+About as long as the study itself (20-30 min on two cores). `--compare-only` skips the run and compares the
+tables a finished clone already holds (after a change to the comparison, not to the study).
 """
 import argparse, json, os, subprocess, sys, tempfile
 from pathlib import Path
@@ -33,13 +34,8 @@ def committed(path:str)->bytes:
     return r.stdout
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--clone', help='folder for the clone (must not exist); a temporary folder if not given')
-    args = ap.parse_args(argv)
-    import pandas as pd
-    from dolos.agreement import ISA_SPREAD, MACHINE_FILE, compare_tables
-    clone = Path(args.clone) if args.clone else Path(tempfile.mkdtemp(prefix='dolos-isa-'))/'dolos'
+def run_study(clone:Path):
+    "Clone HEAD into `clone` and run the toy study there from scratch with AVX2 kernels."
     if clone.exists(): raise SystemExit(f'{clone}: exists; give a new folder')
     subprocess.run(['git', 'clone', '--quiet', str(ROOT), str(clone)], check=True)
     env = lower_isa_env()
@@ -47,6 +43,18 @@ def main(argv=None):
     env.pop('DOLOS_DATA', None)
     print(f'running the toy study in {clone} with AVX2 kernels ...', flush=True)
     subprocess.run([str(BIN/'dolos_reproduce')], cwd=clone, env=env, check=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--clone', help='folder for the clone (must not exist); a temporary folder if not given')
+    ap.add_argument('--compare-only', action='store_true', help='compare the tables of the finished clone at --clone; run nothing')
+    args = ap.parse_args(argv)
+    if args.compare_only and not args.clone: raise SystemExit('--compare-only needs --clone (a clone a finished run left)')
+    from dolos.agreement import ISA_SPREAD, MACHINE_FILE, compare_tables
+    clone = Path(args.clone) if args.clone else Path(tempfile.mkdtemp(prefix='dolos-isa-'))/'dolos'
+    if not args.compare_only: run_study(clone)
+    elif not (clone/'figures'/MACHINE_FILE).is_file(): raise SystemExit(f'{clone}: no figures/{MACHINE_FILE}: not a finished run')
     rep = compare_tables(clone/'figures', committed)
     here, there = json.loads(committed(MACHINE_FILE)), json.loads((clone/'figures'/MACHINE_FILE).read_text())
     if here['torch_isa'] == there['torch_isa']: raise SystemExit(f'both runs used {here["torch_isa"]}: nothing was measured')
