@@ -55,9 +55,9 @@ def floor_report(df:pd.DataFrame, # a result table (Table 2, or Figure 6's long 
 
 # %% ../nbs/03n_floors.ipynb #e11bf88d
 OPEN_FLOORS = {  # (row, metric) -> why the toy budget does not reach this firm floor yet (issue 11 stays open while this is not empty)
-    ('B patches', 'ap'): 'training data: with image labels and mostly small inpaintings, Patches memorises the 80 training '
-                         'fakes before it finds their fills (at 10,000 iterations its training loss is a fifth of the '
-                         "class prior's entropy and its validation AP still under 80); the paper trains on 9k fakes",
+    ('B patches', 'ap'): 'training data: with image labels and mostly small inpaintings, Patches memorises its 80 training '
+                         'fakes before it finds their fills; the paper trains on 9k (figures/b_training_data.md: 10,000 '
+                         'iterations on these 80 fakes and on twice as many, by tools/b_training_data.py)',
     **{('A patches', m): "the toy P2 model leaves different traces on its full samples and on its RePaint fills: what "
                          'tells its full fakes from reals does not mark the fills (trace_own against trace_transfer)'
        for m in ('ap', 'pixel_auc')},
