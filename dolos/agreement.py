@@ -4,19 +4,19 @@
 
 # %% ../nbs/03ia_agreement.ipynb #25b05943
 from __future__ import annotations
-import io, json, math, os, platform
+import io, json, math, os, platform, subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .core import DataError, atomic_write
+from .core import DataError, atomic_write, project_root
 from .profiles import TOY_THREADS
 
 # %% auto #0
 __all__ = ['RESULT_TABLES', 'MACHINE_FILE', 'DECISION_COLUMNS', 'ISA_SPREAD', 'machine_fingerprint', 'write_fingerprint',
-           'table_difference', 'compare_tables', 'tolerance', 'check_agreement']
+           'table_difference', 'compare_tables', 'committed_file', 'tolerance', 'check_agreement']
 
 # %% ../nbs/03ia_agreement.ipynb #deb39d32
 RESULT_TABLES = ('04_main_experiments/table2.csv', '04_main_experiments/floors.csv', '05_cross_dataset/table3.csv',
@@ -91,6 +91,16 @@ def compare_tables(fresh_dir:str|Path, # the figures/ folder a run wrote
     missing = [t for t in tables if not (fresh_dir/t).is_file()]
     if missing: raise DataError(f'{fresh_dir}: no fresh {", ".join(missing)} (run dolos_reproduce first)')
     return pd.DataFrame([table_difference(t, (fresh_dir/t).read_bytes(), committed(t)) for t in tables])
+
+# %% ../nbs/03ia_agreement.ipynb #6b81cbe6
+def committed_file(path:str,            # a file under figures/, e.g. 'findings.csv'
+                   rev:str='HEAD',      # the git revision
+                   root:str|Path|None=None, # the repository; the project's if None
+                  )->bytes:
+    "The bytes of `figures/<path>` as committed at `rev`; `DataError` naming the file when it is not."
+    r = subprocess.run(['git', 'show', f'{rev}:figures/{path}'], cwd=root or project_root(), capture_output=True)
+    if r.returncode: raise DataError(f'figures/{path} is not committed at {rev}: {r.stderr.decode().strip()}')
+    return r.stdout
 
 # %% ../nbs/03ia_agreement.ipynb #2c539b0e
 ISA_SPREAD = 'isa_spread.csv'   # under figures/: the study's tables, AVX2 run against the committed run

@@ -4,6 +4,7 @@ These tests share the project's model cache (`models/toy`) and data (`data/`) wi
 which runs the notebooks 04-09 first in `make test` (`make study`); run alone, the first test trains what is missing.
 """
 import io, json, shutil, subprocess, sys
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -45,17 +46,11 @@ def test_reproduce_twice_same_tables_nothing_trained():
     for t in TABLES: assert (ROOT/'figures'/t).with_suffix('.md').is_file()
 
 
-def committed(path:str)->bytes:
-    "A file of figures/ as committed at HEAD."
-    r = subprocess.run(['git', 'show', f'HEAD:figures/{path}'], cwd=ROOT, capture_output=True)
-    assert r.returncode == 0, f'figures/{path} is not committed: {r.stderr.decode()}'
-    return r.stdout
-
-
 def test_tables_agree_with_the_committed_ones():
     """The result tables in figures/ (in CI: what its from-scratch `make study` just wrote) are the committed ones:
     byte for byte on a machine with the committed fingerprint, within each table's measured cross-machine tolerance elsewhere."""
-    from dolos.agreement import ISA_SPREAD, MACHINE_FILE, check_agreement, compare_tables, machine_fingerprint, tolerance
+    from dolos.agreement import ISA_SPREAD, MACHINE_FILE, check_agreement, committed_file, compare_tables, machine_fingerprint, tolerance
+    committed = partial(committed_file, root=ROOT)
     if len(tables()) < len(TABLES): reproduce()
     same = json.loads(committed(MACHINE_FILE)) == machine_fingerprint()
     tol = tolerance(pd.read_csv(io.BytesIO(committed(ISA_SPREAD))))

@@ -13,6 +13,7 @@ About as long as the study itself (20-30 min on two cores). `--compare-only` ski
 tables a finished clone already holds (after a change to the comparison, not to the study).
 """
 import argparse, json, os, subprocess, sys, tempfile
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,12 +27,6 @@ def lower_isa_env()->dict:
     avx512 = [f for f in __cpu_dispatch__ if f.startswith('AVX512')]   # numpy refuses to disable what it does not dispatch
     if avx512: env['NPY_DISABLE_CPU_FEATURES'] = ' '.join(avx512)
     return env
-
-
-def committed(path:str)->bytes:
-    r = subprocess.run(['git', 'show', f'HEAD:figures/{path}'], cwd=ROOT, capture_output=True)
-    if r.returncode: raise SystemExit(f'figures/{path} is not committed at HEAD: {r.stderr.decode().strip()}')
-    return r.stdout
 
 
 def run_study(clone:Path):
@@ -51,7 +46,8 @@ def main(argv=None):
     ap.add_argument('--compare-only', action='store_true', help='compare the tables of the finished clone at --clone; run nothing')
     args = ap.parse_args(argv)
     if args.compare_only and not args.clone: raise SystemExit('--compare-only needs --clone (a clone a finished run left)')
-    from dolos.agreement import ISA_SPREAD, MACHINE_FILE, compare_tables
+    from dolos.agreement import ISA_SPREAD, MACHINE_FILE, compare_tables, committed_file
+    committed = partial(committed_file, root=ROOT)
     clone = Path(args.clone) if args.clone else Path(tempfile.mkdtemp(prefix='dolos-isa-'))/'dolos'
     if not args.compare_only: run_study(clone)
     elif not (clone/'figures'/MACHINE_FILE).is_file(): raise SystemExit(f'{clone}: no figures/{MACHINE_FILE}: not a finished run')
