@@ -19,7 +19,7 @@ from .metrics import LocalisationMeter
 # %% auto #0
 __all__ = ['DIAGONAL_FLOOR', 'FLOORS', 'OPEN_FLOORS', 'TRACE_AUC_MIN', 'OUTSIDE_SHARE_MAX', 'floor_report', 'floor_status',
            'assert_floors', 'protocol_ceiling', 'local_features', 'local_trace_auc', 'trace_transfer_auc',
-           'outside_change_share']
+           'global_colour_auc', 'outside_change_share']
 
 # %% ../nbs/03n_floors.ipynb #829b589d
 DIAGONAL_FLOOR = 35   # IoU (percent) of a Figure-6 model on its own generator (`dolos.findings` judges transfers only above it)
@@ -58,8 +58,9 @@ OPEN_FLOORS = {  # (row, metric) -> why the toy budget does not reach this firm 
     ('B patches', 'ap'): 'training data: with image labels and mostly small inpaintings, Patches memorises its 80 training '
                          'fakes before it finds their fills; the paper trains on 9k (figures/b_training_data.md: 10,000 '
                          'iterations on these 80 fakes and on twice as many, by tools/b_training_data.py)',
-    **{('A patches', m): "the toy P2 model leaves different traces on its full samples and on its RePaint fills: what "
-                         'tells its full fakes from reals does not mark the fills (trace_own against trace_transfer)'
+    **{('A patches', m): "a shortcut: the toy P2's full samples differ from photographs in their global colour "
+                         '(colour_full), which Patches learns instead of the camera trace they share with the fills '
+                         '(trace_transfer); the fills take their colour from the photograph around them (colour_fills)'
        for m in ('ap', 'pixel_auc')},
 }
 
@@ -102,15 +103,24 @@ TRACE_AUC_MIN = 70   # below this pixel AUC (percent) a generator leaves no usab
 def _box(x, k): return F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
 
 # %% ../nbs/03n_floors.ipynb #1afcdc0c
+_G_NEIGHBOURS = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=torch.float32)[None, None] / 4
+
 def local_features(img:torch.Tensor, # (3, H, W) in [0, 1]
                   )->torch.Tensor:
-    "`(H*W, 14)` local features of each pixel: high-pass magnitude (3×3, 7×7) and local std per channel, brightness, saturation."
+    "`(H*W, 16)` local features of each pixel: per channel high-pass magnitude (3×3, 7×7) and local std, colour-difference high-pass (3×3, 7×7), the Bayer-phase contrast of the green residual, brightness, saturation."
     x = img[None].float()
     r = x - _box(x, 3)                                            # high-pass residual
     a3, a7 = _box(r.abs(), 3), _box(r.abs(), 7)
     sd = (_box(r ** 2, 5) - _box(r, 5) ** 2).clamp_min(0).sqrt()
+    d = x[:, [0, 2]] - x[:, 1:2]                                  # colour differences R-G, B-G: smooth after demosaicing
+    rd = (d - _box(d, 3)).abs()
+    g = x[:, 1:2]                                                 # green against its 4 neighbours: interpolated on half the sites
+    rg = (g - F.conv2d(F.pad(g, (1, 1, 1, 1), mode='replicate'), _G_NEIGHBOURS)).abs()
+    yy, xx = torch.meshgrid(torch.arange(x.shape[-2]), torch.arange(x.shape[-1]), indexing='ij')
+    phase = ((yy + xx) % 2).float()[None, None]
+    cfa = _box(rg * phase, 5) / _box(phase, 5) - _box(rg * (1 - phase), 5) / _box(1 - phase, 5)
     lum, sat = _box(x.mean(1, keepdim=True), 5), _box(x.amax(1, keepdim=True) - x.amin(1, keepdim=True), 5)
-    f = torch.cat([a3, a7, sd, lum, sat], 1)[0]
+    f = torch.cat([a3, a7, sd, _box(rd, 3), _box(rd, 7), cfa, lum, sat], 1)[0]
     return f.flatten(1).T
 
 # %% ../nbs/03n_floors.ipynb #1d32e7da
@@ -174,6 +184,26 @@ def trace_transfer_auc(full_fakes:list, # fully generated fake items (training s
     y = np.concatenate(y)
     if y.all() or not y.any(): raise DataError('trace_transfer_auc: the masks need inpainted and kept pixels')
     return round(100 * float(roc_auc_score(y, clf.predict_proba(np.concatenate(X))[:, 1])), 2), round(100 * float(own), 2)
+
+# %% ../nbs/03n_floors.ipynb #c08f5bf2
+def global_colour_auc(fakes:list, # fake items (images)
+                      reals:list, # real items (images)
+                      seed:int=0, # the folds' shuffle
+                     )->float:
+    "Image ROC AUC (percent, 5-fold cross-validated) of a logistic regression on global colour statistics, fakes against reals."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.metrics import roc_auc_score
+    if min(len(fakes), len(reals)) < 5: raise DataError(f'global_colour_auc needs 5+ fakes and 5+ reals, got {len(fakes)} and {len(reals)}')
+    def stats(it):
+        x = load_image(it.image).float().flatten(1)
+        return torch.cat([x.mean(1), x.std(1), x.mean()[None], (x.amax(0) - x.amin(0)).mean()[None]]).numpy()
+    X, y = np.stack([stats(it) for it in [*fakes, *reals]]), np.r_[np.ones(len(fakes)), np.zeros(len(reals))]
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    p = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)), X, y, cv=folds, method='predict_proba')[:, 1]
+    return round(100 * float(roc_auc_score(y, p)), 2)
 
 # %% ../nbs/03n_floors.ipynb #cc94a397
 OUTSIDE_SHARE_MAX = 50   # percent: above it, most of a generator's change to the photograph lies outside its mask

@@ -25,8 +25,8 @@ TOY_SUBSET = {'train': 80, 'valid': 32, 'test': 32}
 # %% ../nbs/02j_toyfakes.ipynb #e170b9e9
 TOY_FAKE_SETS = [
     # (source, folder, generator, constructor arguments, counts, masks_from folder, seed)
-    ('celebahq', 'p2', 'p2', {'weights': 'toy-celebahq', 'steps': 25, 'variance': 'fixed_small'}, TOY_COUNTS, None, 0),
-    ('ffhq', 'p2', 'p2', {'weights': 'toy-ffhq', 'steps': 25, 'variance': 'fixed_small'}, TOY_COUNTS, None, 1),
+    ('celebahq', 'p2', 'p2', {'weights': 'toy-celebahq', 'steps': 25}, TOY_COUNTS, None, 0),
+    ('ffhq', 'p2', 'p2', {'weights': 'toy-ffhq', 'steps': 25}, TOY_COUNTS, None, 1),
     ('celebahq', 'repaint-p2', 'repaint-p2', {'weights': 'toy-celebahq'}, TOY_COUNTS, None, 0),
     ('ffhq', 'repaint-p2', 'repaint-p2', {'weights': 'toy-ffhq'}, TOY_COUNTS, None, 1),
     ('celebahq', 'repaint-p2-9k', 'subset-of:repaint-p2', {}, TOY_SUBSET, None, 0),

@@ -22,8 +22,8 @@ TOY_P2_UNET = dict(sample_size=64, in_channels=3, out_channels=6, layers_per_blo
                    block_out_channels=(8, 16, 32, 64),
                    down_block_types=('DownBlock2D', 'DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'),
                    up_block_types=('UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D', 'UpBlock2D'),
-                   resnet_time_scale_shift='scale_shift', attention_head_dim=32, norm_num_groups=8,
-                   attn_norm_num_groups=8, norm_eps=1e-5, flip_sin_to_cos=True, freq_shift=0)
+                   resnet_time_scale_shift='scale_shift', attention_head_dim=32, norm_num_groups=2,
+                   attn_norm_num_groups=2, norm_eps=1e-5, flip_sin_to_cos=True, freq_shift=0)
 
 # %% ../../nbs/02d_p2.ipynb #6309b6bf
 PRECISIONS = ('fp32', 'bf16')

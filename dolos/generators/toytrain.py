@@ -94,6 +94,7 @@ def fit(modules:list,          # the networks being trained (their trainable par
         log=None,              # callable for progress lines, e.g. `print`
         log_every:int=50,      # steps between progress lines
         name:str='toy',        # what the progress lines call the run
+        after_step=None,       # optional callable run after each optimiser step (e.g. an EMA update)
        )->tuple[list[float], float]:
     "Train for `steps` Adam steps; `(losses, seconds)`."
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
@@ -103,6 +104,7 @@ def fit(modules:list,          # the networks being trained (their trainable par
         for group in opt.param_groups: group['lr'] = lr_at(step)
         loss = loss_fn(next(batches))
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        if after_step is not None: after_step()
         losses.append(loss.item())
         if log and ((step + 1) % log_every == 0 or step + 1 == steps):
             log(f'{name} step {step + 1}/{steps}: loss {_final_loss(losses):.4f} ({time.perf_counter() - t0:.0f} s)')
@@ -175,25 +177,38 @@ def train_toy_ldm(root:str|Path,          # toy world root
     return save_toy_model(out, {'vqvae': vq, 'unet': unet}, recipe, {'scaling_factor': scale, 'betas': LDM_BETAS})
 
 # %% ../../nbs/02h_toytrain.ipynb #2709c55e
-def train_toy_p2(root:str|Path,   # toy world root
-                 source:str,      # 'celebahq' or 'ffhq'
-                 out:str|Path,    # destination file
-                 steps:int=1500, bs:int=32, lr:float=2e-3, seed:int=0, vlb_weight:float=1e-3, log=print)->Path:
-    "Train `TOY_P2_UNET` with the hybrid loss on one toy source's train split and save it."
+def train_toy_p2(root:str|Path,         # toy world root
+                 source:str,            # 'celebahq' or 'ffhq'
+                 out:str|Path,          # destination file
+                 steps:int=1500, bs:int=32, lr:float=2e-3, seed:int=0,
+                 vlb_weight:float=1e-3, # λ of the hybrid objective (improved DDPM)
+                 p2_gamma:float=1.0,    # P2 weighting 1 / (k + SNR)^γ of the ε loss (the P2 models' γ)
+                 p2_k:float=1.0,        # P2 weighting's k
+                 ema_power:float=0.75,  # power of the EMA's warm-up decay 1 - (1 + step)^-power (diffusers `EMAModel`)
+                 log=print)->Path:
+    "Train `TOY_P2_UNET` with the P2-weighted hybrid loss on one toy source's train split and save its EMA weights."
+    from diffusers.training_utils import EMAModel
     g = torch.Generator().manual_seed(seed)
     x = toy_images(root, source)[1] * 2 - 1
     sched = Schedule.create('linear', 1000)
+    snr = sched.alphas_cumprod / (1 - sched.alphas_cumprod)
+    p2_weight = 1 / (p2_k + snr) ** p2_gamma
     unet = _seeded(seed, lambda: UNet2DModel(**TOY_P2_UNET))
+    ema = EMAModel(unet.parameters(), decay=0.9999, use_ema_warmup=True, power=ema_power)
     def loss_fn(batch):
         x0, = batch
         noise = torch.randn(x0.shape, generator=g); i = torch.randint(0, 1000, (len(x0),), generator=g)
         xt = sched.q_sample(x0, i, noise)
         out = unet(xt, i).sample
-        return F.mse_loss(out[:, :3], noise) + vlb_weight * 1000 * sched.vlb_terms(out, x0, xt, i).mean()
+        mse = ((out[:, :3] - noise) ** 2).mean((1, 2, 3))
+        return (p2_weight[i] * mse).mean() + vlb_weight * 1000 * sched.vlb_terms(out, x0, xt, i).mean()
     losses, seconds = fit([unet], loss_fn, toy_batches(x, bs, g), steps, _step_decay(lr, steps, 10),
-                          log=log, log_every=max(1, steps // 10), name=f'toy p2 {source}')
+                          log=log, log_every=max(1, steps // 10), name=f'toy p2 {source}',
+                          after_step=lambda: ema.step(unet.parameters()))
+    ema.copy_to(unet.parameters())
     recipe = dict(_diffusion_record(steps, bs, lr, 10, losses, seconds), source=source, split='train',
-                  images=len(x), seed=seed, vlb_weight=vlb_weight)
+                  images=len(x), seed=seed, vlb_weight=vlb_weight, p2_gamma=p2_gamma, p2_k=p2_k,
+                  ema=f'diffusers EMAModel, warm-up power {ema_power}, final decay {ema.get_decay(ema.optimization_step):.5f}')
     return save_toy_model(out, {'unet': unet.eval()}, recipe, {'schedule': TOY_SCHEDULE})
 
 # %% ../../nbs/02h_toytrain.ipynb #f4ea2de5
