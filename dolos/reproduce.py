@@ -72,7 +72,9 @@ class ReproduceReport:
     @property
     def written(self)->list: return [e['path'] for n in self.notebooks.values() for e in n['events'] if e['event'] == 'wrote']
 
-def _fmt_secs(s:float)->str: return f'{s:.0f} s' if s < 60 else f'{int(s // 60)} min {s % 60:02.0f} s'
+def _fmt_secs(s:float)->str:
+    s = round(s)   # whole seconds first, so that 1139.6 s reads 19 min 00 s, not 18 min 60 s
+    return f'{s} s' if s < 60 else f'{s // 60} min {s % 60:02d} s'
 
 def _read_record(path:Path)->list:
     if not path.is_file(): return []
