@@ -103,6 +103,13 @@ TRACE_AUC_MIN = 70   # below this pixel AUC (percent) a generator leaves no usab
 
 def _box(x, k): return F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
 
+def _linear_probe():
+    "The floors' simplest detector: standardised features, then a logistic regression (scikit-learn)."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+
 # %% ../nbs/03n_floors.ipynb #1afcdc0c
 _G_NEIGHBOURS = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=torch.float32)[None, None] / 4
 
@@ -130,10 +137,7 @@ def local_trace_auc(items:list,        # fake items with masks (a generator's fa
                     seed:int=0,
                    )->float:
     "Pixel ROC AUC (percent) of a logistic regression on `local_features`, fitted on the first half of `items`, scored on the second."
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     if len(items) < 2: raise DataError(f'local_trace_auc needs at least 2 fake items, got {len(items)}')
     g = np.random.default_rng(seed)
     def sample(its):
@@ -147,7 +151,7 @@ def local_trace_auc(items:list,        # fake items with masks (a generator's fa
     half = len(items) // 2
     (Xa, ya), (Xb, yb) = sample(items[:half]), sample(items[half:])
     if ya.all() or not ya.any() or yb.all() or not yb.any(): raise DataError('local_trace_auc: the masks need fake and real pixels')
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(Xa, ya)
+    clf = _linear_probe().fit(Xa, ya)
     return round(100 * float(roc_auc_score(yb, clf.predict_proba(Xb)[:, 1])), 2)
 
 # %% ../nbs/03n_floors.ipynb #a978e97d
@@ -166,15 +170,12 @@ def trace_transfer_auc(full_fakes:list, # fully generated fake items (training s
                        seed:int=0,
                       )->tuple[float, float]:
     "`(transfer, own)`: pixel AUCs (percent) of a full-fake-vs-real local classifier on the fills of `partial`, and on held-out full fakes vs reals."
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     if min(len(full_fakes), len(reals)) < 2 or not partial: raise DataError('trace_transfer_auc needs 2+ full fakes, 2+ reals and some inpainted fakes')
     g = np.random.default_rng(seed)
     hf, hr = len(full_fakes) // 2, len(reals) // 2
     Xf, Xr = _pixels(full_fakes[:hf], pixels, g), _pixels(reals[:hr], pixels, g)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(np.concatenate([Xf, Xr]), np.r_[np.ones(len(Xf)), np.zeros(len(Xr))])
+    clf = _linear_probe().fit(np.concatenate([Xf, Xr]), np.r_[np.ones(len(Xf)), np.zeros(len(Xr))])
     Xf, Xr = _pixels(full_fakes[hf:], pixels, g), _pixels(reals[hr:], pixels, g)
     own = roc_auc_score(np.r_[np.ones(len(Xf)), np.zeros(len(Xr))], clf.predict_proba(np.concatenate([Xf, Xr]))[:, 1])
     X, y = [], []
@@ -192,10 +193,7 @@ def global_colour_auc(fakes:list, # fake items (images)
                       seed:int=0, # the folds' shuffle
                      )->float:
     "Image ROC AUC (percent, 5-fold cross-validated) of a logistic regression on global colour statistics, fakes against reals."
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     from sklearn.metrics import roc_auc_score
     if min(len(fakes), len(reals)) < 5: raise DataError(f'global_colour_auc needs 5+ fakes and 5+ reals, got {len(fakes)} and {len(reals)}')
     def stats(it):
@@ -203,7 +201,7 @@ def global_colour_auc(fakes:list, # fake items (images)
         return torch.cat([x.mean(1), x.std(1), x.mean()[None], (x.amax(0) - x.amin(0)).mean()[None]]).numpy()
     X, y = np.stack([stats(it) for it in [*fakes, *reals]]), np.r_[np.ones(len(fakes)), np.zeros(len(reals))]
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-    p = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)), X, y, cv=folds, method='predict_proba')[:, 1]
+    p = cross_val_predict(_linear_probe(), X, y, cv=folds, method='predict_proba')[:, 1]
     return round(100 * float(roc_auc_score(y, p)), 2)
 
 # %% ../nbs/03n_floors.ipynb #cc94a397
