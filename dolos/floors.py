@@ -55,10 +55,6 @@ def floor_report(df:pd.DataFrame, # a result table (Table 2, or Figure 6's long 
 
 # %% ../nbs/03n_floors.ipynb #e11bf88d
 OPEN_FLOORS = {  # (row, metric) -> why the toy budget does not reach this firm floor yet (issue 11 stays open while this is not empty)
-    ('B patches', 'ap'): "budget: the toy study trains Patches with image labels for 120 iterations; on setup B's own "
-                         'training fakes it learns their fills only after far more (figures/b_training_data.md: 10,000 '
-                         'iterations with the best epoch kept, by tools/b_training_data.py), more than the 25-minute '
-                         'budget holds for every weak Patches run of the study',
     **{('A patches', m): "a shortcut: the toy P2's full samples differ from photographs in their global colour "
                          '(colour_full), which Patches learns instead of the camera trace they share with the fills '
                          '(trace_transfer); the fills take their colour from the photograph around them (colour_fills)'

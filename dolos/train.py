@@ -29,11 +29,11 @@ from .detectors.weights import load_pretrained
 
 # %% auto #0
 __all__ = ['SETUPS', 'SETUP_NAMES', 'SOURCES', 'PRECISIONS', 'SELECTIONS', 'STATE_FORMAT', 'RESULT_FIELDS', 'SELECT_SCORES',
-           'setup_datasets', 'TrainConfig', 'make_config', 'check_config', 'load_items', 'ShardedDataLoader',
-           'make_train_dls', 'adam', 'ItemMeanLoss', 'TrainLoop', 'ShardedTrainer', 'save_state', 'load_state',
-           'epochs_done', 'run_complete', 'claim_run_folder', 'write_history', 'validation_score', 'Checkpointer',
-           'TrainResult', 'resolve_precision', 'file_sha256', 'checkpoint_settings', 'check_ranks_agree', 'train',
-           'dolos_train', 'end_distributed', 'dolos_train_cli']
+           'PERFECT_SCORE', 'setup_datasets', 'TrainConfig', 'make_config', 'check_config', 'load_items',
+           'ShardedDataLoader', 'make_train_dls', 'adam', 'ItemMeanLoss', 'TrainLoop', 'ShardedTrainer', 'save_state',
+           'load_state', 'epochs_done', 'run_complete', 'claim_run_folder', 'write_history', 'validation_score',
+           'Checkpointer', 'TrainResult', 'resolve_precision', 'file_sha256', 'checkpoint_settings',
+           'check_ranks_agree', 'train', 'dolos_train', 'end_distributed', 'dolos_train_cli']
 
 # %% ../nbs/03g_train.ipynb #edae9866
 SETUPS = {  # (setup, source) -> (supervision, training datasets); validation: the same datasets' valid split
@@ -77,7 +77,7 @@ class TrainConfig:
     epoch_len:int|None = 20         # iterations per epoch (the paper: 500); None: one pass over the data
     max_valid:int|None = None       # validate on at most this many items (evenly spaced); None: all
     select:str = 'loss'             # the best checkpoint: 'loss' (lowest validation loss) or 'score' (`SELECT_SCORES`)
-    patience:int|None = None        # stop after this many epochs without a better checkpoint; None: train all epochs
+    patience:int|None = None        # stop after this many epochs without a better checkpoint; None: train all epochs (but see PERFECT_SCORE)
     seed:int = 0                    # seeds initialisation, data order, flips and dropout
     preprocessing:str = 'full'      # a preset of `dolos.data.PREPROCESSING`: 'weak', 'full', 'attention'
     precision:str = 'auto'          # 'auto' (bf16 on a GPU, fp32 otherwise), 'fp32' or 'bf16'
@@ -338,7 +338,7 @@ def epochs_done(run:str|Path, # a run folder (see `train`)
 def run_complete(run:str|Path, # a run folder (see `train`)
                  epochs:int,   # the epochs the run was asked for
                 )->bool:
-    "True when the run folder has finished `epochs` epochs, or its stopping rule (`patience`) ended it earlier."
+    "True when the run folder has finished `epochs` epochs, or its stopping rule (`patience`) or a perfect validation score ended it earlier."
     done = epochs_done(run)
     if done >= epochs: return True
     if done == 0: return False
@@ -382,6 +382,7 @@ def write_history(path, history:list[dict]):
 
 # %% ../nbs/03g_train.ipynb #4defd17f
 SELECT_SCORES = {'full': 'iou', 'weak': 'ap'}   # the validation score of select='score', per supervision (percent)
+PERFECT_SCORE = 100.0   # a validation score no later epoch can beat: a run selecting by score ends there
 
 # %% ../nbs/03g_train.ipynb #bac427cb
 def validation_score(det:torch.nn.Module, # the detector (left in eval mode)
@@ -422,7 +423,7 @@ class Checkpointer(Callback):
         info['history'].append({'epoch': e, 'train_loss': tl, 'valid_loss': vl, 'valid_score': vs, 'seconds': round(time.time() - self.t0, 3)})
         improved = vl < info['best_loss'] if cfg.select == 'loss' else info.get('best_score') is None or vs > info['best_score']
         if improved: info['best_loss'], info['best_score'], info['best_epoch'] = vl, vs, e
-        if cfg.patience and e - info['best_epoch'] >= cfg.patience: info['stopped'] = e + 1
+        if (cfg.patience and e - info['best_epoch'] >= cfg.patience) or (vs is not None and vs >= PERFECT_SCORE): info['stopped'] = e + 1
         if self.main:
             if improved: save_detector(self.det, self.out/'best.safetensors', self.meta)
             save_detector(self.det, self.out/'last.safetensors', self.meta)
