@@ -32,8 +32,9 @@ def prior_entropy(n_real:int, n_fake:int)->float:
 
 
 def first_perfect(scores, epoch_len:int)->int|None:
-    "Iterations done when a validation score (percent, one per epoch) first reached 100; None if it never did."
-    hits = [e for e, v in enumerate(scores) if v >= 100]
+    "Iterations done when a validation score (percent, one per epoch) first reached `PERFECT_SCORE`; None if it never did."
+    from dolos.train import PERFECT_SCORE
+    hits = [e for e, v in enumerate(scores) if v >= PERFECT_SCORE]
     return (hits[0] + 1) * epoch_len if hits else None
 
 
