@@ -54,12 +54,7 @@ def floor_report(df:pd.DataFrame, # a result table (Table 2, or Figure 6's long 
     return pd.DataFrame(rows)
 
 # %% ../nbs/03n_floors.ipynb #e11bf88d
-OPEN_FLOORS = {  # (row, metric) -> why the toy budget does not reach this firm floor yet (issue 11 stays open while this is not empty)
-    **{('A patches', m): "the toy P2's full samples differ from photographs in more than the camera trace they share "
-                         'with the fills (trace_transfer): global colour alone separates them (colour_full) but not the '
-                         'fills (colour_fills), and Patches learns a difference the fills do not carry'
-       for m in ('ap', 'pixel_auc')},
-}
+OPEN_FLOORS = {}  # (row, metric) -> why the toy budget does not reach this firm floor yet; none is open
 
 # %% ../nbs/03n_floors.ipynb #0781fea4
 def floor_status(report:pd.DataFrame,   # from `floor_report`
