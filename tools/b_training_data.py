@@ -13,7 +13,7 @@ class balance; a loss far below it with a poor validation score is memorisation)
 validation AP (each run on its own training sets' validation split), the iterations after which the
 validation AP first reached 100 (empty if it never did), and the test AP, pixel AUC and IoU,
 to figures/b_training_data.csv and its .md.
-The models go to models/toy-measurements (reused when present). About 5 min on two cores.
+The models go to models/toy-measurements (reused when present). About 15 min on two cores.
 """
 import argparse, math, sys, tempfile
 from pathlib import Path
