@@ -61,8 +61,8 @@ def profile_hparams(profile:str,     # 'paper' or 'toy'
 
 # %% ../nbs/03fb_profiles.ipynb #6766b9d0
 STUDY_HPARAMS = {  # (profile, method, supervision) -> the experiment notebooks' settings where they differ from `HPARAMS`
-    ('toy', 'patches',   'full'): dict(size=128, bs=16, lr=3e-3, epochs=30, epoch_len=20, max_valid=None, preprocessing='weak', select='score', patience=10),
-    ('toy', 'patches',   'weak'): dict(size=128, bs=16, lr=1e-3, epochs=15, epoch_len=200, max_valid=None, select='score', patience=10),
+    ('toy', 'patches',   'full'): dict(size=128, bs=8,  lr=3e-3, epochs=30, epoch_len=20, max_valid=None, preprocessing='weak', select='score', patience=10),
+    ('toy', 'patches',   'weak'): dict(size=128, bs=8,  lr=1e-3, epochs=6,  epoch_len=1000, max_valid=None, select='score', patience=10),
     ('toy', 'gradcam',   'weak'): dict(size=64,  bs=16, lr=1e-3, epochs=3, epoch_len=10, max_valid=None, select='score', patience=10),
     ('toy', 'gradcam',   'full'): dict(size=64,  bs=16, lr=1e-3, epochs=3, epoch_len=10, max_valid=None, select='score', patience=10),
     ('toy', 'attention', 'weak'): dict(size=64,  bs=16, lr=1e-4, epochs=3, epoch_len=10, max_valid=None, select='score', patience=10),
