@@ -5,12 +5,12 @@
 
 A training step of Patches (forward, backward, Adam) reads and writes its activations several
 times; the largest, after block1, is 128 channels at 61×61 for a 128² input: 1.9 MB per image in
-float32, 30 MB for a batch of 16. Whether a batch's activations stay in the processor's last-level cache decides whether
-the step runs at the speed of the arithmetic or of main memory. Each round times the same
-randomly initialised detector (`dolos.detectors.build_detector`, channels-last, as the study
-trains it) at both batch sizes, alternating, and the table gives the median per-image time and
-the ratio batch 16 / batch 8 (above 1: batch 8 does more images per second). Speed does not
-depend on the weights or the pixel values.
+float32, 30 MB for a batch of 16, so how much of a batch stays in the processor's last-level cache
+changes what a step costs per image. Each round times the same randomly initialised detector
+(`dolos.detectors.build_detector`, channels-last, as the study trains it) at both batch sizes,
+alternating, and the table gives the median per-image time and the ratio batch 16 / batch 8
+(above 1: batch 8 does more images per second). Speed does not depend on the weights or the
+pixel values.
 """
 import argparse, os, statistics, time
 

@@ -9,7 +9,7 @@ the toy RePaint-P2 test fakes against the test reals (the cells setup A's floors
 AUC, and IoU), and the table goes to figures/a_training_length.csv and its .md. It shows why the toy
 study validates its runs with labels once per 1,000 iterations: a perfect validation AP on full
 fakes, which ends a run, comes long before the AP and pixel AUC on partial fakes stop rising.
-The models go to models/toy-measurements (reused when present). A few minutes on two cores.
+The models go to models/toy-measurements (reused when present). 5 min on two cores.
 """
 import argparse, sys, tempfile
 from pathlib import Path
