@@ -12,6 +12,7 @@ fakes, which ends a run, comes long before the AP and pixel AUC on partial fakes
 The models go to models/toy-measurements (reused when present). 5 min on two cores.
 """
 import argparse, sys, tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from measurement import ROOT, test_cells, write_table
@@ -26,11 +27,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import pandas as pd
     from dolos.study import Study
+    s = Study('a_training_length', 'toy', models=args.models, out=tempfile.mkdtemp(prefix='dolos-a-length-'), log=print)
     rows = []
     for n in LENGTHS:
-        s = Study('a_training_length', 'toy', models=args.models, hparams={'patches/weak': dict(epochs=1, epoch_len=n)},
-                  out=tempfile.mkdtemp(prefix='dolos-a-length-'), log=print)
-        cfg = s.config('patches', 'A')
+        cfg = replace(s.config('patches', 'A'), epochs=1, epoch_len=n)
         ck = s.train(cfg)
         hist = pd.read_csv(Path(ck).parent/'history.csv')
         res, _ = s.evaluate(ck, TEST, reals='celebahq-real')
